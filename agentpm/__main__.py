@@ -1,0 +1,3 @@
+from agentpm.cli import main
+
+main()

@@ -1,0 +1,131 @@
+"""Load many incident files at once: records plus problems, one bad file never stops the rest."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional, Sequence
+
+from agentpm.incident import Incident
+from agentpm.parsing import SUFFIXES, ParseResult, Problem, parse_file
+from agentpm.taxonomy import Taxonomy
+
+#: Files that describe a folder rather than an incident; skipped when walking folders
+#: (a path named explicitly is always read).
+_NOT_INCIDENTS = ("readme", "changelog", "license", "licence", "contributing", "code_of_conduct")
+
+
+def _is_incident_name(name: str) -> bool:
+    if name.startswith((".", "_")):
+        return False
+    stem, _, suffix = name.rpartition(".")
+    return ("." + suffix.lower()) in SUFFIXES and stem.lower() not in _NOT_INCIDENTS
+
+
+def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
+    """Incident files under the given files and folders (recursive, sorted, de-duplicated).
+
+    Hidden files and folders and those starting with '_' are skipped, as are README,
+    CHANGELOG and LICENSE files.
+    """
+    files: list[Path] = []
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = []
+            for folder, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+                found.extend(Path(folder, name) for name in filenames if _is_incident_name(name))
+            candidates: Iterable[Path] = sorted(found)
+        elif path.exists():
+            candidates = [path]
+        else:
+            problems.append(Problem(str(path), "no such file or folder", None, "unreadable"))
+            continue
+        for candidate in candidates:
+            key = candidate.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(candidate)
+    return files, problems
+
+
+@dataclass
+class Corpus:
+    """The valid incidents found, the problems met, and how many files were read."""
+
+    incidents: list[Incident] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files_read: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """0 clean, 1 invalid records, 2 unreadable input (the CLI contract)."""
+        if any(problem.kind == "unreadable" for problem in self.problems):
+            return 2
+        return 1 if self.problems else 0
+
+    def __iter__(self) -> Iterator[Incident]:
+        return iter(self.incidents)
+
+    def __len__(self) -> int:
+        return len(self.incidents)
+
+
+def check_against_taxonomy(incident: Incident, taxonomy: Taxonomy) -> list[Problem]:
+    """Problems with category ids that the taxonomy does not know."""
+    known = set(taxonomy.ids)
+    shown = str(incident.path)
+    problems = []
+    hint = f"known ids: {', '.join(taxonomy.ids)} (see `agentpm taxonomy show`)"
+    if incident.category is not None and incident.category not in known:
+        problems.append(Problem(shown, f"category: unknown category {incident.category!r}; {hint}",
+                                incident.line_of("category"), "invalid", "category"))
+    for other in incident.secondary:
+        if other not in known:
+            problems.append(Problem(shown, f"secondary: unknown category {other!r}; {hint}",
+                                    incident.line_of("secondary"), "invalid", "secondary"))
+    if incident.prediction and incident.prediction.category and incident.prediction.category not in known:
+        problems.append(Problem(shown, f"prediction.category: unknown category {incident.prediction.category!r}; "
+                                "re-run `agentpm classify --write` with this taxonomy's model",
+                                incident.line_of("prediction"), "invalid", "prediction"))
+    return problems
+
+
+def load_corpus(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None,
+                parse: Callable[[Path], ParseResult] = parse_file,
+                progress: Optional[Callable[[int, int], None]] = None) -> Corpus:
+    """Parse every incident file under ``paths``.
+
+    A file with any problem is left out of ``incidents`` and its problems are reported;
+    a repeated id is a problem of the later file.
+    """
+    files, problems = discover(paths)
+    corpus = Corpus(problems=problems)
+    first_with_id: dict[str, Incident] = {}
+    for number, path in enumerate(files, 1):
+        result = parse(path)
+        corpus.files_read += 1
+        if progress:
+            progress(number, len(files))
+        if result.incident is None:
+            corpus.problems.extend(result.problems)
+            continue
+        incident = result.incident
+        found = check_against_taxonomy(incident, taxonomy) if taxonomy else []
+        if incident.id is not None:
+            earlier = first_with_id.get(incident.id)
+            if earlier is not None:
+                where = f"{earlier.path}:{earlier.line_of('id')}" if earlier.line_of("id") else str(earlier.path)
+                found.append(Problem(str(path), f"id: duplicate id {incident.id!r}, already used by {where}; "
+                                     "ids must be unique across the corpus", incident.line_of("id"), "invalid", "id"))
+            else:
+                first_with_id[incident.id] = incident
+        if found:
+            corpus.problems.extend(found)
+        else:
+            corpus.incidents.append(incident)
+    return corpus

@@ -1,0 +1,282 @@
+"""The incident record: one schema for Markdown, YAML and JSON post-mortems.
+
+Front-matter fields follow DESIGN §3. Unknown fields are kept (``model_extra``), never
+dropped. Dates stay as written: a plain date stays a ``date``, a datetime keeps its
+time zone (or its absence); ``as_utc`` is the one place they are made comparable.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+
+# Canonical prose sections of a post-mortem, in reading order, with the heading variants
+# people actually write. Matching is on the lower-cased heading with numbering and
+# punctuation removed; the first alias that the heading starts with wins.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "summary": ("summary", "executive summary", "incident summary", "overview", "tl dr", "tldr",
+                "what happened", "description", "background"),
+    "impact": ("impact", "customer impact", "user impact", "business impact", "blast radius"),
+    "detection": ("detection", "how it was detected", "how we noticed", "how we found out",
+                  "discovery"),
+    "timeline": ("timeline", "sequence of events", "chronology", "events"),
+    "root_cause": ("root cause", "root causes", "rca", "cause", "causes", "what went wrong",
+                   "why it happened", "analysis", "investigation"),
+    "contributing_factors": ("contributing factors", "contributing factor", "contributing causes",
+                             "contributors", "factors"),
+    "fix": ("fix implemented", "fix", "fixes", "resolution", "remediation", "mitigation",
+            "the fix", "recovery", "what we changed", "workaround"),
+    "prevention": ("prevention", "preventive measures", "preventative measures",
+                   "prevention strategies", "how we prevent", "hardening"),
+    "action_items": ("action items", "action item", "next steps", "follow up", "follow ups", "todo",
+                     "to do", "tasks"),
+    "lessons_learned": ("lessons learned", "lessons", "learnings", "takeaways", "what went well",
+                        "what we learned", "reflections"),
+}
+
+# Field names a YAML/JSON record may use for the prose sections (besides the canonical ids).
+SECTION_FIELD_ALIASES: dict[str, str] = {
+    "resolution": "fix",
+    "remediation": "fix",
+    "root_cause_analysis": "root_cause",
+    "lessons": "lessons_learned",
+    "description": "summary",
+    "details": "summary",
+    "body": "summary",
+}
+
+SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+STATUSES = ("draft", "in-review", "final")
+
+_ISO_Z = re.compile(r"[zZ]$")
+
+
+def parse_when(value: Any) -> Any:
+    """Accept an ISO date or datetime (string, date or datetime) and keep its time zone."""
+    if isinstance(value, (date, datetime)):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO date or datetime, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise ValueError("empty date; use YYYY-MM-DD or an ISO datetime such as 2026-03-01T09:30:00Z")
+    # Python 3.10's fromisoformat does not know a trailing 'Z'.
+    normalised = _ISO_Z.sub("+00:00", text)
+    try:
+        if len(normalised) == 10:
+            return date.fromisoformat(normalised)
+        return datetime.fromisoformat(normalised.replace(" ", "T", 1))
+    except ValueError as exc:
+        reason = str(exc)
+        if "range" in reason or "must be in" in reason:
+            raise ValueError(f"{text!r} is not a real calendar date/time ({reason})") from None
+        raise ValueError(
+            f"{text!r} is not an ISO date; use YYYY-MM-DD or an ISO datetime such as 2026-03-01T09:30:00Z"
+        ) from None
+
+
+def as_utc(value: date | datetime | None) -> datetime | None:
+    """A comparable instant: dates are midnight UTC, naive datetimes are taken as UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+    return datetime.combine(value, time.min, tzinfo=timezone.utc)
+
+
+def _severity(value: Any) -> Any:
+    if isinstance(value, str):
+        compact = value.strip().upper().replace(" ", "").replace("-", "")
+        if re.fullmatch(r"SEV[1-4]", compact):
+            return compact
+    return value
+
+
+def _string_list(value: Any) -> Any:
+    # "a, b" and a lone string are how people write one or two items by hand.
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+When = Annotated[Union[datetime, date], BeforeValidator(parse_when)]
+StringList = Annotated[list[str], BeforeValidator(_string_list)]
+
+
+class ActionItem(BaseModel):
+    """A follow-up from a post-mortem."""
+
+    model_config = ConfigDict(extra="allow")
+
+    title: str = Field(min_length=1)
+    owner: Optional[str] = None
+    due: Optional[When] = None
+    status: Literal["open", "done", "wontfix"] = "open"
+    kind: Optional[Literal["prevent", "detect", "mitigate"]] = None
+
+    def is_overdue(self, today: date) -> bool:
+        due = self.due.date() if isinstance(self.due, datetime) else self.due
+        return self.status == "open" and due is not None and due < today
+
+
+class StoredPrediction(BaseModel):
+    """What ``classify --write`` stores: written by the model only, never by a person."""
+
+    model_config = ConfigDict(extra="allow")
+
+    category: Optional[str] = None
+    confidence: Optional[float] = Field(default=None, ge=0, le=1)
+    model: Optional[str] = None
+    at: Optional[When] = None
+
+
+class Incident(BaseModel):
+    """One incident report, whatever format it was written in."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+    id: Optional[str] = None
+    title: str = Field(min_length=1)
+    date: Optional[When] = None
+    detected: Optional[When] = None
+    resolved: Optional[When] = None
+    severity: Annotated[Optional[Literal["SEV1", "SEV2", "SEV3", "SEV4"]], BeforeValidator(_severity)] = None
+    status: Optional[Literal["draft", "in-review", "final"]] = None
+    category: Optional[str] = None
+    secondary: StringList = Field(default_factory=list)
+    labelling_note: Optional[str] = None
+    systems: StringList = Field(default_factory=list)
+    tools: StringList = Field(default_factory=list)
+    impact: Optional[str] = None
+    tags: StringList = Field(default_factory=list)
+    action_items: list[ActionItem] = Field(default_factory=list)
+    prediction: Optional[StoredPrediction] = None
+
+    # Prose: YAML/JSON records carry these as fields; Markdown fills them from its body.
+    summary: Optional[str] = None
+    detection: Optional[str] = None
+    timeline: Optional[str] = None
+    root_cause: Optional[str] = None
+    contributing_factors: Optional[str] = None
+    fix: Optional[str] = None
+    prevention: Optional[str] = None
+    lessons_learned: Optional[str] = None
+
+    _path: Optional[Path] = PrivateAttr(default=None)
+    _format: str = PrivateAttr(default="")
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+    _body: str = PrivateAttr(default="")
+    _body_sections: dict[str, str] = PrivateAttr(default_factory=dict)
+    _body_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_as_text(cls, data: Any) -> Any:
+        # YAML reads `id: 42` as a number; an id is a label, not a quantity.
+        if isinstance(data, dict) and isinstance(data.get("id"), int) and not isinstance(data.get("id"), bool):
+            data = {**data, "id": str(data["id"])}
+        return data
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> "Incident":
+        start, detected, resolved = as_utc(self.date), as_utc(self.detected), as_utc(self.resolved)
+        if start and detected and detected < start:
+            raise ValueError("detected is before date (the incident start); check both timestamps and their time zones")
+        if start and resolved and resolved < start:
+            raise ValueError("resolved is before date (the incident start); check both timestamps and their time zones")
+        if detected and resolved and resolved < detected:
+            raise ValueError("resolved is before detected; check both timestamps and their time zones")
+        return self
+
+    # -- where it came from -------------------------------------------------------------
+    @property
+    def path(self) -> Optional[Path]:
+        return self._path
+
+    @property
+    def source_format(self) -> str:
+        """``markdown``, ``markdown-plain``, ``yaml`` or ``json``."""
+        return self._format
+
+    def line_of(self, field: str) -> Optional[int]:
+        """1-based line of a top-level field (or of a body section) in the source file."""
+        return self._lines.get(field) or self._body_lines.get(field)
+
+    @property
+    def body(self) -> str:
+        """The Markdown body after the front matter (empty for YAML/JSON)."""
+        return self._body
+
+    # -- derived views --------------------------------------------------------------------
+    @property
+    def sections(self) -> dict[str, str]:
+        """Prose by canonical section id: fields first, then the Markdown body's sections.
+
+        Headings that match no known section keep their own text as key, so nothing a
+        person wrote is lost to the classifier or the linter.
+        """
+        found: dict[str, str] = {}
+        extra = self.model_extra or {}
+        for key in SECTIONS:
+            value = getattr(self, key, None) if key in type(self).model_fields else extra.get(key)
+            if isinstance(value, str) and value.strip():
+                found[key] = value
+        for key, canonical in SECTION_FIELD_ALIASES.items():
+            value = extra.get(key)
+            if isinstance(value, str) and value.strip() and canonical not in found:
+                found[canonical] = value
+        for key, text in self._body_sections.items():
+            if key in found:
+                found[key] = found[key] + "\n\n" + text
+            else:
+                found[key] = text
+        return found
+
+    @property
+    def quarter(self) -> Optional[str]:
+        start = as_utc(self.date)
+        return f"{start.year}Q{(start.month - 1) // 3 + 1}" if start else None
+
+    @property
+    def time_to_detect(self) -> Optional[timedelta]:
+        start, detected = as_utc(self.date), as_utc(self.detected)
+        return detected - start if start and detected else None
+
+    @property
+    def time_to_resolve(self) -> Optional[timedelta]:
+        start, resolved = as_utc(self.date), as_utc(self.resolved)
+        return resolved - start if start and resolved else None
+
+    def summary_row(self) -> dict[str, Any]:
+        """The row `agentpm list` prints: flat, JSON-ready."""
+        return {
+            "path": str(self._path) if self._path else None,
+            "id": self.id,
+            "title": self.title,
+            "date": self.date.isoformat() if self.date else None,
+            "severity": self.severity,
+            "status": self.status,
+            "category": self.category,
+            "secondary": list(self.secondary),
+            "predicted": self.prediction.category if self.prediction else None,
+            "format": self._format,
+        }
+
+
+def incident_json_schema() -> dict[str, Any]:
+    """The JSON Schema editors can use to check front matter (``taxonomy/incident.schema.json``)."""
+    schema = Incident.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["description"] = (
+        "An agentpm incident record: the YAML front matter of a Markdown post-mortem, or a whole "
+        "YAML/JSON incident file. Unknown fields are allowed and kept."
+    )
+    return schema

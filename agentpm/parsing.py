@@ -1,0 +1,484 @@
+"""Turn one file's bytes into an :class:`Incident`, or into problems, never into a traceback.
+
+Four formats share one path: Markdown with YAML front matter, plain Markdown (title from
+the first ``#`` heading, an optional ``Key: value`` block under it, date from a
+``YYYY-MM-DD`` file-name prefix), YAML and JSON. Every failure becomes a
+:class:`Problem` with the file, the line when known, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import ValidationError
+
+from agentpm.incident import SECTIONS, Incident, parse_when
+
+#: Files larger than this are refused unread: a post-mortem is a few KB; anything near this
+#: size is a log dump or a mistake, and reading it would stall a corpus run.
+MAX_FILE_BYTES = 5 * 1024 * 1024
+#: A YAML document may expand (through aliases) to at most this many nodes. Real front
+#: matter has a few dozen; "billion laughs" documents have billions.
+MAX_YAML_NODES = 20_000
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+YAML_SUFFIXES = (".yaml", ".yml")
+JSON_SUFFIXES = (".json",)
+SUFFIXES = MARKDOWN_SUFFIXES + YAML_SUFFIXES + JSON_SUFFIXES
+
+ProblemKind = Literal["unreadable", "invalid"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one input file. ``unreadable``: no document could be read
+    (exit code 2); ``invalid``: a document, but not a valid incident (exit code 1)."""
+
+    path: str
+    message: str
+    line: Optional[int] = None
+    kind: ProblemKind = "invalid"
+    field: Optional[str] = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "kind": self.kind, "field": self.field,
+                "message": self.message}
+
+
+@dataclass
+class ParseResult:
+    incident: Optional[Incident]
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _Unreadable(Exception):
+    def __init__(self, message: str, line: Optional[int] = None):
+        super().__init__(message)
+        self.line = line
+
+
+class _Invalid(Exception):
+    def __init__(self, message: str, line: Optional[int] = None, field: Optional[str] = None):
+        super().__init__(message)
+        self.line = line
+        self.field = field
+
+
+# -- YAML ---------------------------------------------------------------------------------
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _IncidentLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe loader that leaves timestamps as text, so dates are checked (and reported)
+    by the incident schema with the value as written, not by PyYAML with a traceback."""
+
+
+_IncidentLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _node_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse documents whose aliases expand past MAX_YAML_NODES (or refer to themselves).
+
+    Counting with a memo over the composed graph is linear in its size, however large the
+    expansion would be, so a billion-laughs file is refused in microseconds.
+    """
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack[-1]
+        key = id(node)
+        if key in sizes:
+            stack.pop()
+            continue
+        children = _node_children(node)
+        pending = [child for child in children if id(child) not in sizes]
+        if pending and key not in in_progress:
+            in_progress.add(key)
+            for child in pending:
+                if id(child) in in_progress:
+                    raise _Unreadable("YAML aliases refer to themselves (a recursive structure); remove the alias",
+                                      child.start_mark.line + 1)
+            stack.extend(pending)
+            continue
+        if pending:  # revisited while a child is still open: only a cycle does that
+            raise _Unreadable("YAML aliases refer to themselves (a recursive structure); remove the alias",
+                              node.start_mark.line + 1)
+        total = 1 + sum(sizes[id(child)] for child in children)
+        if total > MAX_YAML_NODES:
+            raise _Unreadable(
+                f"YAML expands to more than {MAX_YAML_NODES:,} values through aliases (an 'alias bomb'); "
+                "write the values out instead of using anchors", node.start_mark.line + 1)
+        sizes[key] = total
+        in_progress.discard(key)
+        stack.pop()
+
+
+def load_yaml(text: str, line_offset: int = 0) -> tuple[Any, dict[str, int]]:
+    """Parse one YAML document safely; return the data and the 1-based line of each top-level key."""
+    loader = _IncidentLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 + line_offset if mark else None
+            reason = " ".join(str(exc.problem or exc).split())
+            raise _Unreadable(f"malformed YAML: {reason}", line) from None
+        except yaml.YAMLError as exc:
+            raise _Unreadable(f"malformed YAML: {' '.join(str(exc).split())}") from None
+        if node is None:
+            return None, {}
+        _check_expansion(node)
+        try:
+            data = loader.construct_document(node)
+        except yaml.constructor.ConstructorError as exc:
+            mark = exc.problem_mark
+            line = mark.line + 1 + line_offset if mark else None
+            tag = re.search(r"tag '([^']+)'", str(exc.problem or ""))
+            if tag:
+                shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+                raise _Unreadable(f"YAML tag {shown} is not allowed (agentpm reads plain YAML only); remove the tag",
+                                  line) from None
+            raise _Unreadable(f"malformed YAML: {' '.join(str(exc.problem or exc).split())}", line) from None
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # Explicit tags such as !!timestamp or !!binary with bad values end up here.
+            raise _Unreadable(f"malformed YAML value: {' '.join(str(exc).split())}") from None
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                lines.setdefault(str(key_node.value), key_node.start_mark.line + 1 + line_offset)
+    return data, lines
+
+
+# -- JSON ---------------------------------------------------------------------------------
+
+def load_json(text: str) -> tuple[Any, dict[str, int]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Unreadable(f"malformed JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+    except RecursionError:
+        raise _Unreadable("JSON is nested too deeply to be an incident record") from None
+    lines: dict[str, int] = {}
+    if isinstance(data, dict):
+        for key in data:
+            found = re.search(r'"' + re.escape(json.dumps(key)[1:-1]) + r'"\s*:', text)
+            if found:
+                lines[key] = text.count("\n", 0, found.start()) + 1
+    return data, lines
+
+
+# -- Markdown -----------------------------------------------------------------------------
+
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
+_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+_BOLD_LABEL = re.compile(r"^\*\*([^*\n]{2,40}?)\s*:?\s*\*\*\s*:?\s*(.*)$")
+_META_LINE = re.compile(r"^[ \t]*(?:[-*][ \t]+)?(?:\*\*)?([A-Za-z][A-Za-z _-]{0,30}?)(?:\*\*)?[ \t]*:(?:\*\*)?[ \t]*(.*?)[ \t]*$")
+_DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[-_ .]|$)")
+
+#: Keys a plain-Markdown metadata block may set (lower-case, spaces as underscores).
+_PLAIN_META_KEYS = {
+    "id", "date", "detected", "resolved", "severity", "status", "category", "secondary",
+    "labelling_note", "systems", "tools", "impact", "tags", "owner", "reported_by", "author",
+}
+_PLAIN_META_ALIASES = {"labeling_note": "labelling_note", "incident_id": "id", "sev": "severity",
+                       "start": "date", "started": "date", "system": "systems", "tool": "tools"}
+
+
+def canonical_section(heading: str) -> Optional[str]:
+    """The canonical section id for a heading such as '3. Root Cause Analysis', or None."""
+    norm = " ".join(re.sub(r"[^a-z]+", " ", heading.lower()).split())
+    for key, aliases in SECTIONS.items():
+        for alias in aliases:
+            if norm == alias or norm.startswith(alias + " "):
+                return key
+    return None
+
+
+def split_sections(body: str, first_line: int, title: Optional[str] = None) -> tuple[dict[str, str], dict[str, int]]:
+    """Split a Markdown body into sections by heading (any level) or bold label line.
+
+    Text before the first heading is kept under ``preamble``; unknown headings keep their
+    own (lower-cased) text as the key. Headings inside fenced code blocks are ignored.
+    """
+    sections: dict[str, list[str]] = {}
+    lines_of: dict[str, int] = {}
+    current = "preamble"
+    in_fence = False
+    for index, line in enumerate(body.split("\n")):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence:
+            heading = _HEADING.match(line)
+            if heading:
+                text = heading.group(2).strip()
+                if heading.group(1) == "#" and title and text.strip().lower() == title.strip().lower():
+                    continue  # the document title repeated as H1 is not a section
+                current = canonical_section(text) or (" ".join(text.lower().split()) or "preamble")
+                lines_of.setdefault(current, first_line + index)
+                sections.setdefault(current, [])
+                continue
+            label = _BOLD_LABEL.match(line)
+            if label and canonical_section(label.group(1)):
+                current = canonical_section(label.group(1)) or current
+                lines_of.setdefault(current, first_line + index)
+                sections.setdefault(current, []).append(label.group(2))
+                continue
+        sections.setdefault(current, []).append(line)
+    joined = {key: "\n".join(lines).strip() for key, lines in sections.items()}
+    return {key: text for key, text in joined.items() if text}, lines_of
+
+
+def _split_front_matter(text: str) -> tuple[Optional[str], str, int]:
+    """(front matter or None, body, 1-based line where the body starts)."""
+    lines = text.split("\n")
+    if lines[0].rstrip() != "---":
+        return None, text, 1
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() in ("---", "..."):
+            return "\n".join(lines[1:index]), "\n".join(lines[index + 1:]), index + 2
+    raise _Unreadable("front matter opened with '---' is never closed; add a line '---' after the last field", 1)
+
+
+def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, int], str, int]:
+    """Fields, their lines, the remaining body and its first line, for Markdown without front matter."""
+    lines = text.split("\n")
+    fields: dict[str, Any] = {}
+    where: dict[str, int] = {}
+    in_fence = False
+    title_index = None
+    for index, line in enumerate(lines):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        heading = None if in_fence else _HEADING.match(line)
+        if heading and heading.group(1) == "#":
+            fields["title"] = heading.group(2).strip()
+            where["title"] = index + 1
+            title_index = index
+            break
+    body_start = 0
+    if title_index is not None:
+        cursor = title_index + 1
+        while cursor < len(lines) and not lines[cursor].strip():
+            cursor += 1
+        meta_end = cursor
+        while meta_end < len(lines):
+            match = _META_LINE.match(lines[meta_end])
+            if not match:
+                break
+            key = match.group(1).strip().lower().replace(" ", "_").replace("-", "_")
+            key = _PLAIN_META_ALIASES.get(key, key)
+            if key not in _PLAIN_META_KEYS or not match.group(2):
+                break
+            fields[key] = match.group(2)
+            where[key] = meta_end + 1
+            meta_end += 1
+        # Keep the title out of the body but everything else, minus the metadata block.
+        kept = lines[:title_index] + lines[meta_end:] if meta_end > cursor else lines[:title_index] + lines[title_index + 1:]
+        body = "\n".join(kept)
+        body_start = 1  # line numbers inside the body are approximate once lines are removed
+    else:
+        body = text
+        body_start = 1
+    prefix = _DATE_PREFIX.match(path.name)
+    if "date" not in fields and prefix:
+        fields["date"] = prefix.group(1)
+        where["date"] = 0
+    return fields, where, body, body_start
+
+
+# -- validation messages ------------------------------------------------------------------
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_FIELD_HINTS = {
+    "title": "add a `title:` field (or a '# Title' heading in plain Markdown)",
+    "severity": "use SEV1 (worst) to SEV4",
+    "status": "use draft, in-review or final",
+}
+
+
+def _problems_from_validation(exc: ValidationError, path: str, lines: dict[str, int]) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error.get("loc") or ())
+        # BeforeValidator/Literal unions nest the type name in loc; keep only real field parts.
+        loc = tuple(part for part in loc if isinstance(part, int) or not str(part).startswith(("function-", "literal[", "datetime", "date")))
+        name = _field_path(loc)
+        top = str(loc[0]) if loc else None
+        message = str(error.get("msg", "invalid value"))
+        message = message.removeprefix("Value error, ")
+        kind = error.get("type", "")
+        if kind == "missing":
+            text = f"{name} is required" + (f": {_FIELD_HINTS[name]}" if name in _FIELD_HINTS else "")
+        elif not loc:
+            text = message
+            top = "resolved" if "resolved" in message else ("detected" if "detected" in message else None)
+        else:
+            text = f"{name}: {message}"
+            if "input" in error and kind not in ("value_error",):
+                text += f" (got {_short(error['input'])})"
+            if top in _FIELD_HINTS and kind != "missing" and _FIELD_HINTS[top] not in text:
+                text += f"; {_FIELD_HINTS[top]}"
+        line = lines.get(top) if top else None
+        problems.append(Problem(path, " ".join(text.split()), line or None, "invalid", name or top))
+    # A union of date/datetime reports the same field twice; keep the first of each.
+    seen: set[tuple[Optional[str], str]] = set()
+    unique = []
+    for problem in problems:
+        key = (problem.field, problem.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(problem)
+    return unique
+
+
+# -- the entry points ---------------------------------------------------------------------
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (a BOM is fine) or a clear refusal; newlines normalised to ``\\n``."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _Unreadable("file is UTF-16 encoded; save it as UTF-8")
+    if b"\x00" in data:
+        raise _Unreadable("binary file (contains NUL bytes); agentpm reads UTF-8 text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise _Unreadable(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8", line) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _build(raw: Any, lines: dict[str, int], path: Path, fmt: str) -> Incident:
+    if raw is None:
+        raise _Invalid("no fields: an incident needs at least a title", 1)
+    if not isinstance(raw, dict):
+        kind = "a list" if isinstance(raw, list) else f"a {type(raw).__name__}"
+        what = "front matter" if fmt == "markdown" else "the top level"
+        raise _Invalid(f"{what} must be a mapping of fields (key: value), not {kind}", 1)
+    bad_keys = [key for key in raw if not isinstance(key, str)]
+    if bad_keys:
+        raise _Invalid(f"field names must be text, got {_short(bad_keys[0])}; quote the key", lines.get(str(bad_keys[0])))
+    return Incident.model_validate(raw)
+
+
+def parse_text(text: str, path: Path | str) -> ParseResult:
+    """Parse already-decoded text; the file name decides the format."""
+    path = Path(path)
+    shown = str(path)
+    suffix = path.suffix.lower()
+    lines: dict[str, int] = {}
+    try:
+        body, body_start = "", 1
+        if suffix in YAML_SUFFIXES or suffix in JSON_SUFFIXES:
+            fmt = "yaml" if suffix in YAML_SUFFIXES else "json"
+            if not text.strip():
+                raise _Invalid("empty file: an incident needs at least a title")
+            raw, lines = load_yaml(text) if fmt == "yaml" else load_json(text)
+        elif suffix in MARKDOWN_SUFFIXES:
+            if not text.strip():
+                raise _Invalid("empty file: an incident needs at least a title")
+            front, body, body_start = _split_front_matter(text)
+            if front is not None:
+                fmt = "markdown"
+                raw, lines = load_yaml(front, line_offset=1)
+                if raw is None:
+                    raw = {}
+            else:
+                fmt = "markdown-plain"
+                raw, lines, body, body_start = _plain_markdown(text, path)
+        else:
+            raise _Unreadable(f"unsupported file type {suffix or '(none)'!r}; agentpm reads {', '.join(SUFFIXES)}")
+        incident = _build(raw, lines, path, fmt)
+    except _Unreadable as exc:
+        return ParseResult(None, [Problem(shown, str(exc), exc.line, "unreadable")])
+    except _Invalid as exc:
+        return ParseResult(None, [Problem(shown, str(exc), exc.line, "invalid", exc.field)])
+    except ValidationError as exc:
+        return ParseResult(None, _problems_from_validation(exc, shown, lines))
+    incident._path = path
+    incident._format = fmt
+    incident._lines = {key: value for key, value in lines.items() if value}
+    if body:
+        incident._body = body
+        incident._body_sections, incident._body_lines = split_sections(body, body_start, incident.title)
+    return ParseResult(incident, [])
+
+
+def parse_bytes(data: bytes, path: Path | str) -> ParseResult:
+    """Parse a file's bytes; never raises for bad content."""
+    try:
+        text = decode_text(data)
+    except _Unreadable as exc:
+        return ParseResult(None, [Problem(str(path), str(exc), exc.line, "unreadable")])
+    return parse_text(text, path)
+
+
+def read_limited(path: Path) -> bytes:
+    """The file's bytes, refusing files over MAX_FILE_BYTES before reading them."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise _Unreadable(f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_BYTES // 1048576} MiB limit "
+                          "for an incident report; split it or remove pasted logs")
+    return path.read_bytes()
+
+
+def parse_file(path: Path | str) -> ParseResult:
+    """Read and parse one incident file."""
+    path = Path(path)
+    try:
+        data = read_limited(path)
+    except _Unreadable as exc:
+        return ParseResult(None, [Problem(str(path), str(exc), None, "unreadable")])
+    except IsADirectoryError:
+        return ParseResult(None, [Problem(str(path), "is a directory, not a file", None, "unreadable")])
+    except FileNotFoundError:
+        return ParseResult(None, [Problem(str(path), "no such file", None, "unreadable")])
+    except OSError as exc:
+        return ParseResult(None, [Problem(str(path), f"cannot read: {exc.strerror or exc}", None, "unreadable")])
+    return parse_bytes(data, path)
+
+
+__all__ = ["Problem", "ParseResult", "parse_file", "parse_bytes", "parse_text", "load_yaml", "split_sections",
+           "canonical_section", "MAX_FILE_BYTES", "SUFFIXES", "parse_when"]
