@@ -35,18 +35,18 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = []
+            found: list[str] = []
             for folder, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
-                found.extend(Path(folder, name) for name in filenames if _is_incident_name(name))
-            candidates: Iterable[Path] = sorted(found)
+                dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
+                found.extend(os.path.join(folder, name) for name in filenames if _is_incident_name(name))
+            candidates: Iterable[Path] = [Path(name) for name in sorted(found)]
         elif path.exists():
             candidates = [path]
         else:
             problems.append(Problem(str(path), "no such file or folder", None, "unreadable"))
             continue
         for candidate in candidates:
-            key = candidate.resolve()
+            key = Path(os.path.abspath(candidate))  # no symlink resolution: one syscall-free step per file
             if key not in seen:
                 seen.add(key)
                 files.append(candidate)

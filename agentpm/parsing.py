@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -150,7 +151,16 @@ def load_yaml(text: str, line_offset: int = 0) -> tuple[Any, dict[str, int]]:
             raise _Unreadable(f"malformed YAML: {' '.join(str(exc).split())}") from None
         if node is None:
             return None, {}
-        _check_expansion(node)
+        if "*" in text and "&" in text:  # without an anchor and an alias nothing can expand
+            _check_expansion(node)
+        try:
+            data = _construct_plain(node)
+        except _NeedsFullConstructor:
+            data = None
+        except RecursionError:
+            raise _Unreadable("YAML is nested too deeply to be an incident record") from None
+        else:
+            return data, _key_lines(node, line_offset)
         try:
             data = loader.construct_document(node)
         except yaml.constructor.ConstructorError as exc:
@@ -167,12 +177,54 @@ def load_yaml(text: str, line_offset: int = 0) -> tuple[Any, dict[str, int]]:
             raise _Unreadable(f"malformed YAML value: {' '.join(str(exc).split())}") from None
     finally:
         loader.dispose()
+    return data, _key_lines(node, line_offset)
+
+
+def _key_lines(node: yaml.Node, line_offset: int) -> dict[str, int]:
     lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 lines.setdefault(str(key_node.value), key_node.start_mark.line + 1 + line_offset)
-    return data, lines
+    return lines
+
+
+class _NeedsFullConstructor(Exception):
+    """The document uses something the plain constructor leaves to PyYAML (tags, merge keys)."""
+
+
+_SCALARS = yaml.constructor.SafeConstructor()
+_PLAIN_SCALAR = {
+    "tag:yaml.org,2002:str": lambda node: node.value,
+    "tag:yaml.org,2002:int": _SCALARS.construct_yaml_int,
+    "tag:yaml.org,2002:float": _SCALARS.construct_yaml_float,
+    "tag:yaml.org,2002:bool": _SCALARS.construct_yaml_bool,
+    "tag:yaml.org,2002:null": _SCALARS.construct_yaml_null,
+}
+_SEQ, _MAP = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+
+
+def _construct_plain(node: yaml.Node) -> Any:
+    """Build Python data from plain YAML (untagged scalars, lists, string-keyed maps).
+
+    Front matter is almost always this simple; building it directly is about three times
+    faster than PyYAML's general constructor, which is kept for everything else.
+    """
+    if isinstance(node, yaml.ScalarNode):
+        convert = _PLAIN_SCALAR.get(node.tag)
+        if convert is None:
+            raise _NeedsFullConstructor
+        return convert(node)
+    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+        return [_construct_plain(child) for child in node.value]
+    if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+        built = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                raise _NeedsFullConstructor
+            built[_construct_plain(key_node)] = _construct_plain(value_node)
+        return built
+    raise _NeedsFullConstructor
 
 
 # -- JSON ---------------------------------------------------------------------------------
@@ -210,6 +262,7 @@ _PLAIN_META_ALIASES = {"labeling_note": "labelling_note", "incident_id": "id", "
                        "start": "date", "started": "date", "system": "systems", "tool": "tools"}
 
 
+@lru_cache(maxsize=4096)
 def canonical_section(heading: str) -> Optional[str]:
     """The canonical section id for a heading such as '3. Root Cause Analysis', or None."""
     norm = " ".join(re.sub(r"[^a-z]+", " ", heading.lower()).split())
@@ -337,12 +390,20 @@ _FIELD_HINTS = {
 }
 
 
+_TYPE_TAGS = {"datetime", "date", "str", "int", "float", "bool", "list", "dict"}
+
+
+def _is_type_tag(part: str) -> bool:
+    """Pydantic puts validator and union-member names into error locations; they are not fields."""
+    return part in _TYPE_TAGS or part.startswith(("function-", "literal[", "nullable[", "union["))
+
+
 def _problems_from_validation(exc: ValidationError, path: str, lines: dict[str, int]) -> list[Problem]:
     problems = []
     for error in exc.errors(include_url=False):
         loc = tuple(error.get("loc") or ())
         # BeforeValidator/Literal unions nest the type name in loc; keep only real field parts.
-        loc = tuple(part for part in loc if isinstance(part, int) or not str(part).startswith(("function-", "literal[", "datetime", "date")))
+        loc = loc[:1] + tuple(part for part in loc[1:] if isinstance(part, int) or not _is_type_tag(str(part)))
         name = _field_path(loc)
         top = str(loc[0]) if loc else None
         message = str(error.get("msg", "invalid value"))
@@ -394,7 +455,8 @@ def _build(raw: Any, lines: dict[str, int], path: Path, fmt: str) -> Incident:
     if raw is None:
         raise _Invalid("no fields: an incident needs at least a title", 1)
     if not isinstance(raw, dict):
-        kind = "a list" if isinstance(raw, list) else f"a {type(raw).__name__}"
+        kind = {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}.get(
+            type(raw), f"a {type(raw).__name__}")
         what = "front matter" if fmt == "markdown" else "the top level"
         raise _Invalid(f"{what} must be a mapping of fields (key: value), not {kind}", 1)
     bad_keys = [key for key in raw if not isinstance(key, str)]

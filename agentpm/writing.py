@@ -1,0 +1,66 @@
+"""Writing files without ever losing a user's data: temporary file, fsync, rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from agentpm.errors import WriteError
+
+
+def atomic_write(path: Path | str, data: str | bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: readers see the old or the new file, never half.
+
+    Keeps the mode of an existing file.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        mode = path.stat().st_mode & 0o7777 if path.exists() else None
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write ({exc.strerror}); check the folder exists and is writable") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise WriteError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def write_new_file(path: Path | str, data: str | bytes, overwrite: bool = False) -> None:
+    """Write ``path``, refusing an existing file unless ``overwrite`` is given."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise WriteError(f"{path}: already exists; agentpm never overwrites a file (pass --force to replace it, "
+                         "or choose another path)")
+    if overwrite:
+        atomic_write(path, data)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot create ({exc.strerror})") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        # link() fails if the name exists: a complete new file appears, or nothing does.
+        os.link(temporary, path)
+    except FileExistsError:
+        raise WriteError(f"{path}: already exists; agentpm never overwrites a file") from None
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot create ({exc.strerror})") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""agentpm benchmarks: print the figures the issues set targets for (medians on this machine).
+
+Usage: python bench/run.py [startup] [parse] ...   (no names: run all)
+
+Each figure is the median of several runs; the targets are printed beside it. Nothing here is
+a pass/fail test: targets live in benchmarks, not in unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generate import write_incidents  # noqa: E402
+
+
+def agentpm_command() -> list[str]:
+    script = Path(sys.executable).with_name("agentpm")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "agentpm"]
+
+
+def wall(argv: list[str], runs: int = 7, cwd: Path = REPO) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def report(name: str, value: float, unit: str, target: str) -> None:
+    print(f"{name:<44} {value:>10.3f} {unit:<8} (target {target})")
+
+
+def bench_startup(work: Path) -> None:
+    one = sorted((REPO / "corpus").glob("*.md"))[0]
+    report("agentpm --help (median of 7)", wall([*agentpm_command(), "--help"]), "s", "<= 0.15 s")
+    report("agentpm validate one.md (median of 7)", wall([*agentpm_command(), "validate", str(one)]), "s", "<= 0.3 s")
+    report("agentpm list one.md (median of 7)", wall([*agentpm_command(), "list", str(one)]), "s", "<= 0.3 s")
+
+
+def bench_parse(work: Path) -> None:
+    from agentpm.corpus import load_corpus
+    from agentpm.taxonomy import load_taxonomy
+
+    folder = work / "parse"
+    write_incidents(folder, 10_000, seed=7)
+    taxonomy = load_taxonomy(REPO / "taxonomy" / "taxonomy.yaml")
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        corpus = load_corpus([folder], taxonomy=taxonomy)
+        rates.append(corpus.files_read / (time.perf_counter() - started))
+    assert not corpus.problems, corpus.problems[:3]
+    report("parse + validate 10,000 files (median of 3)", statistics.median(rates), "files/s", ">= 3,000 files/s")
+
+
+BENCHES = {"startup": bench_startup, "parse": bench_parse}
+
+
+def main(names: list[str]) -> None:
+    chosen = names or list(BENCHES)
+    unknown = [name for name in chosen if name not in BENCHES]
+    if unknown:
+        sys.exit(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHES)}")
+    print(f"agentpm benchmarks on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    work = Path(tempfile.mkdtemp(prefix="agentpm-bench-"))
+    try:
+        for name in chosen:
+            BENCHES[name](work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,83 @@
+"""Shared fixtures: run the real CLI in a subprocess, write incident files into temp folders."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
+TAXONOMY = REPO / "taxonomy" / "taxonomy.yaml"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="Rewrite golden files (rendered reports, model card) instead of comparing.")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, stdin: str | None = None) -> Result:
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200"}
+    full_env.pop("AGENTPM_DEBUG", None)
+    for key in list(full_env):
+        if key.startswith("AGENTPM_"):
+            full_env.pop(key)
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "agentpm", *args], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, input=stdin, timeout=300)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def write(folder: Path, name: str, content: str | bytes) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+GOOD_MD = """---
+id: INC-1
+title: Refund agent read a renamed field as zero
+date: 2026-03-02T09:00:00+01:00
+detected: 2026-03-02T11:30:00+01:00
+resolved: 2026-03-02T15:00:00Z
+severity: sev2
+status: final
+category: tool-api-drift
+owner_team: payments   # unknown field, must be kept
+---
+# Refund agent read a renamed field as zero
+
+## Summary
+The ledger API renamed `amount` to `transaction_amount`.
+
+## Root Cause Analysis
+No schema validation on tool output.
+
+### Resolution
+Pinned the API version.
+"""

@@ -1,0 +1,62 @@
+"""Property-based tests: for any input, parsing returns a record or problems and never raises."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agentpm.incident import Incident
+from agentpm.parsing import parse_bytes, parse_text, split_sections
+
+NAMES = st.sampled_from(["x.md", "x.markdown", "x.yaml", "x.yml", "x.json", "2026-01-02-x.md", "x.txt"])
+
+
+def _check(result):
+    assert (result.incident is None) != (result.problems == [])
+    if result.incident is not None:
+        assert isinstance(result.incident, Incident)
+    for problem in result.problems:
+        assert problem.kind in ("unreadable", "invalid")
+        assert "\n" not in problem.message
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=2000), name=NAMES)
+def test_any_bytes_parse_or_give_problems(data, name):
+    _check(parse_bytes(data, name))
+
+
+@settings(max_examples=300)
+@given(data=st.binary(max_size=500), name=NAMES)
+def test_any_bytes_after_front_matter_marker(data, name):
+    _check(parse_bytes(b"---\n" + data, name))
+    _check(parse_bytes(b"---\ntitle: t\n---\n" + data, name))
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30),
+                     st.dates().map(str), st.datetimes().map(lambda d: d.isoformat()))
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                       max_leaves=12)
+_fields = st.sampled_from(["id", "title", "date", "detected", "resolved", "severity", "status", "category", "secondary",
+                           "systems", "tools", "tags", "impact", "action_items", "prediction", "summary", "root_cause"])
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(record=st.dictionaries(_fields | st.text(max_size=10), _values, max_size=8))
+def test_any_structured_record_in_every_format(record):
+    _check(parse_text(json.dumps(record, default=str), "r.json"))
+    dumped = yaml.safe_dump(record, allow_unicode=True)
+    _check(parse_text(dumped, "r.yaml"))
+    _check(parse_text("---\n" + dumped + "---\nbody\n", "r.md"))
+
+
+@given(st.text(max_size=600))
+def test_sections_never_lose_heading_free_text(text):
+    sections, _ = split_sections(text, 1)
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and not stripped.startswith("**") and "```" not in line and "~~~" not in line:
+            assert any(stripped in body for body in sections.values())
