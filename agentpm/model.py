@@ -1,0 +1,477 @@
+"""The classifier at prediction time: a weights-only artefact and numpy, nothing else.
+
+Training (``agentpm.training``) fits a scikit-learn Pipeline and exports it as a JSON
+manifest plus a ``weights.npz`` of plain numeric arrays. This module loads that artefact
+without executing code (``allow_pickle=False``) and reproduces the pipeline's
+probabilities with numpy alone, because importing scikit-learn costs seconds and a single
+``agentpm classify`` must not. ``tests/test_model.py`` proves the two agree to 1e-9.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+import numpy as np
+
+from agentpm.errors import ModelError
+from agentpm.features import channels, prose_word_count
+
+if TYPE_CHECKING:  # pragma: no cover
+    from agentpm.incident import Incident
+    from agentpm.taxonomy import Taxonomy
+
+FORMAT = "agentpm-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.npz"
+#: scikit-learn's default token pattern, which training uses unchanged.
+TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
+_CHANNELS = ("cause", "context")
+
+
+@dataclass
+class Prediction:
+    """What the model says about one incident, including when it declines to say."""
+
+    path: Optional[str]
+    id: Optional[str]
+    category: Optional[str]
+    confidence: float
+    probabilities: dict[str, float]
+    abstained: bool
+    reason: Optional[str]
+    runner_up: Optional[str] = None
+    explanation: Optional[dict[str, list[dict[str, Any]]]] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "path": self.path, "id": self.id, "category": self.category,
+            "confidence": round(self.confidence, 6),
+            "probabilities": {key: round(value, 6) for key, value in self.probabilities.items()},
+            "abstained": self.abstained, "reason": self.reason, "runner_up": self.runner_up,
+        }
+        if self.explanation is not None:
+            data["explanation"] = self.explanation
+        return data
+
+
+# -- text blocks ------------------------------------------------------------------------
+
+def _terms_blob(terms: Sequence[str]) -> np.ndarray:
+    return np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8)
+
+
+def _terms_from_blob(blob: np.ndarray) -> list[str]:
+    text = blob.tobytes().decode("utf-8")
+    return text.split("\n") if text else []
+
+
+class _SortedKeys:
+    """Vocabulary n-gram keys, sorted, with their columns: lookup by ``searchsorted``."""
+
+    def __init__(self, keys: np.ndarray):
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.columns = keys[order], order.astype(np.int64)
+
+    def find(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in ``queries`` that are vocabulary terms, their columns)."""
+        if not len(queries) or not len(self.keys):
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty
+        position = np.minimum(np.searchsorted(self.keys, queries), len(self.keys) - 1)
+        hit = np.flatnonzero(self.keys[position] == queries)
+        return hit, self.columns[position[hit]]
+
+
+def _count(columns: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct columns, occurrences)."""
+    if not len(columns):
+        return columns, columns
+    return np.unique(columns, return_counts=True)
+
+
+class _WordBlock:
+    """Word n-grams (n <= 3), exactly as scikit-learn's TfidfVectorizer(analyzer='word') builds
+    them: tokens become ids, unigrams are an array look-up, longer n-grams packed int64 keys."""
+
+    _BITS = 21
+
+    def __init__(self, terms: list[str], ngram_range: tuple[int, int]):
+        self.size = len(terms)
+        self.min_n, self.max_n = ngram_range
+        if self.max_n > 3:
+            raise ModelError("word n-grams longer than 3 are not supported by the numpy predictor")
+        self.token_ids: dict[str, int] = {}
+        for term in terms:
+            for token in term.split(" "):
+                self.token_ids.setdefault(token, len(self.token_ids) + 1)  # 0 means "not a vocabulary token"
+        if len(self.token_ids) >= (1 << self._BITS) - 1:
+            raise ModelError("word vocabulary too large for the numpy predictor")
+        self.unigram_column = np.full(len(self.token_ids) + 1, -1, dtype=np.int64)
+        longer_keys, longer_columns = [], []
+        for column, term in enumerate(terms):
+            ids = [self.token_ids[token] for token in term.split(" ")]
+            if len(ids) == 1:
+                self.unigram_column[ids[0]] = column
+            else:
+                longer_keys.append(self._key(ids))
+                longer_columns.append(column)
+        keys = np.array(longer_keys, dtype=np.int64)
+        self.longer = _SortedKeys(keys)
+        self.longer.columns = np.array(longer_columns, dtype=np.int64)[self.longer.columns]
+
+    def _key(self, ids: Sequence[int]) -> int:
+        key = 0
+        for position, token_id in enumerate(ids):
+            key |= token_id << (self._BITS * position)
+        return key
+
+    def columns(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        get = self.token_ids.get
+        ids = np.array([get(token, 0) for token in TOKEN_PATTERN.findall(text.lower())], dtype=np.int64)
+        found = []
+        count = len(ids)
+        for n in range(self.min_n, self.max_n + 1):
+            if n > count:
+                break
+            if n == 1:
+                columns = self.unigram_column[ids]
+                found.append(columns[columns >= 0])
+                continue
+            packed = ids[: count - n + 1].copy()
+            known = packed > 0
+            for position in range(1, n):
+                following = ids[position: count - n + 1 + position]
+                known &= following > 0
+                packed |= following << (self._BITS * position)
+            found.append(self.longer.find(packed[known])[1])
+        return _count(np.concatenate(found) if found else np.empty(0, np.int64), self.size)
+
+
+class _CharBlock:
+    """Character n-grams inside word boundaries (scikit-learn's ``char_wb``), vectorised.
+
+    char_wb n-grams depend only on the word, so each distinct word is analysed once and its
+    vocabulary columns cached; a document is then the concatenation of its words' columns.
+    An n-gram is one int64 key: alphabet codes packed ``bits`` apart plus its length on top.
+    """
+
+    _CACHE_LIMIT = 200_000
+
+    def __init__(self, terms: list[str], ngram_range: tuple[int, int]):
+        self.size = len(terms)
+        self.min_n, self.max_n = ngram_range
+        if self.min_n > 3:
+            raise ModelError("char n-grams must start at length 3 or less (a padded one-letter word has length 3)")
+        self.bits = 60 // self.max_n
+        alphabet = sorted({char for term in terms for char in term})
+        if len(alphabet) >= (1 << self.bits):
+            raise ModelError(f"char n-gram alphabet of {len(alphabet)} characters is too large for {self.bits}-bit codes")
+        points = np.array([ord(char) for char in alphabet], dtype=np.int64)
+        # Dense code table: one gather per character instead of a search.
+        self.char_codes = np.zeros(int(points.max(initial=0)) + 2, dtype=np.int64)
+        self.char_codes[points] = np.arange(1, len(alphabet) + 1)
+        codes = {char: position + 1 for position, char in enumerate(alphabet)}
+        keys = np.array([self._key([codes[char] for char in term]) for term in terms], dtype=np.int64)
+        if len(np.unique(keys)) != len(terms):
+            raise ModelError("char n-gram vocabulary has duplicate terms")
+        self.vocabulary = _SortedKeys(keys)
+        self.cache: dict[str, np.ndarray] = {}
+
+    def _key(self, codes: Sequence[int]) -> int:
+        key = 0
+        for position, code in enumerate(codes):
+            key |= code << (self.bits * position)
+        return key | (len(codes) << (self.bits * self.max_n))
+
+    def _analyse(self, words: list[str]) -> None:
+        """Find the vocabulary columns of every char_wb n-gram of each word, into the cache."""
+        if len(self.cache) > self._CACHE_LIMIT:
+            self.cache.clear()
+        padded = " " + "  ".join(words) + " "
+        points = np.frombuffer(padded.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+        mapped = self.char_codes[np.minimum(points, len(self.char_codes) - 1)]
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2
+        remaining = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(points), dtype=np.int64)
+        owner = np.repeat(np.arange(len(words), dtype=np.int64), lengths)
+        total = len(points)
+        keys, owners = [], []
+        accumulated = np.zeros(total, dtype=np.int64)
+        for n in range(1, self.max_n + 1):
+            if n > total:
+                break
+            accumulated = accumulated[: total - n + 1] + (mapped[n - 1:] << (self.bits * (n - 1)))
+            if n >= self.min_n:
+                inside = remaining[: total - n + 1] >= n
+                keys.append(accumulated[inside] | (n << (self.bits * self.max_n)))
+                owners.append(owner[: total - n + 1][inside])
+        hit, columns = self.vocabulary.find(np.concatenate(keys))
+        hit_owners = np.concatenate(owners)[hit]
+        order = np.argsort(hit_owners, kind="stable")
+        bounds = np.searchsorted(hit_owners[order], np.arange(len(words) + 1))
+        columns = columns[order]
+        for index, word in enumerate(words):
+            self.cache[word] = columns[bounds[index]:bounds[index + 1]]
+
+    def columns(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        words = text.lower().split()
+        if not words:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        cache = self.cache
+        missing = [word for word in set(words) if word not in cache]
+        if missing:
+            self._analyse(missing)
+            cache = self.cache
+        return _count(np.concatenate([cache[word] for word in words]), self.size)
+
+
+@dataclass
+class Block:
+    """One TF-IDF block of the feature union: a channel, an analyzer, a vocabulary."""
+
+    name: str
+    channel: int
+    analyzer: str
+    ngram_range: tuple[int, int]
+    weight: float
+    offset: int
+    idf: np.ndarray
+    terms: list[str]
+    sublinear_tf: bool = True
+    lookup: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.analyzer == "word":
+            self.lookup = _WordBlock(self.terms, self.ngram_range)
+        elif self.analyzer == "char_wb":
+            self.lookup = _CharBlock(self.terms, self.ngram_range)
+        else:
+            raise ModelError(f"unsupported analyzer {self.analyzer!r} in model block {self.name!r}")
+
+    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(global columns, values) of this block for one text: sublinear tf × idf, l2, × weight."""
+        columns, counts = self.lookup.columns(text)
+        if not len(columns):
+            return columns, np.empty(0)
+        tf = counts.astype(np.float64)
+        if self.sublinear_tf:
+            tf = np.log(tf) + 1.0
+        values = tf * self.idf[columns]
+        norm = math.sqrt(float(np.dot(values, values)))
+        if norm > 0:
+            values = values / norm
+        return columns + self.offset, values * self.weight
+
+
+# -- the model --------------------------------------------------------------------------
+
+class Model:
+    """A loaded artefact: vectorise, score, calibrate, abstain, explain."""
+
+    def __init__(self, manifest: dict[str, Any], arrays: dict[str, np.ndarray], path: Optional[Path] = None,
+                 model_hash: str = ""):
+        self.manifest = manifest
+        self.path = path
+        self.hash = model_hash
+        self.classes: list[str] = list(manifest["classes"])
+        classifier = manifest["classifier"]
+        self.temperature = float(classifier["temperature"])
+        self.coef = arrays["coef"]
+        # Feature-major copy: gathering a document's rows is contiguous.
+        self.coef_by_feature = np.ascontiguousarray(self.coef.T)
+        self.intercept = arrays["intercept"]
+        thresholds = manifest["thresholds"]
+        self.min_words = int(thresholds["min_words"])
+        self.confidence_threshold = float(thresholds["confidence"])
+        self.margin = float(thresholds["margin"])
+        self.blocks: list[Block] = []
+        offset = 0
+        for spec in manifest["features"]["blocks"]:
+            terms = _terms_from_blob(arrays[f"{spec['name']}.terms"])
+            idf = arrays[f"{spec['name']}.idf"]
+            if len(terms) != len(idf) or len(terms) != spec["n_features"]:
+                raise ModelError(f"model block {spec['name']!r}: vocabulary and idf sizes disagree; the artefact is damaged")
+            self.blocks.append(Block(spec["name"], _CHANNELS.index(spec["channel"]), spec["analyzer"],
+                                     tuple(spec["ngram_range"]), float(spec["weight"]), offset, idf, terms,
+                                     bool(spec.get("sublinear_tf", True))))
+            offset += len(terms)
+        if self.coef.shape != (len(self.classes), offset) or self.intercept.shape != (len(self.classes),):
+            raise ModelError("model coefficients do not match its vocabulary; the artefact is damaged")
+
+    # -- scoring --------------------------------------------------------------------------
+    def vectorise(self, texts: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+        parts = [block.vector(texts[block.channel]) for block in self.blocks]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def decision(self, texts: tuple[str, str]) -> np.ndarray:
+        columns, values = self.vectorise(texts)
+        return values @ self.coef_by_feature[columns] + self.intercept
+
+    def probabilities(self, texts: tuple[str, str]) -> np.ndarray:
+        scores = self.decision(texts) / self.temperature
+        scores = scores - scores.max()
+        exp = np.exp(scores)
+        return exp / exp.sum()
+
+    def predict_texts(self, texts: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Probability rows for (cause, context) pairs: the numpy twin of the sklearn pipeline."""
+        return np.vstack([self.probabilities(pair) for pair in texts]) if texts else np.empty((0, len(self.classes)))
+
+    # -- decisions ------------------------------------------------------------------------
+    def decide(self, probabilities: np.ndarray, words: int) -> tuple[Optional[str], Optional[str], Optional[str]]:
+        """(category or None, abstention reason or None, runner-up) under the manifest's thresholds."""
+        order = np.argsort(-probabilities, kind="stable")
+        top, second = order[0], order[1] if len(order) > 1 else order[0]
+        runner_up = self.classes[second] if len(order) > 1 else None
+        if words < self.min_words:
+            return None, "insufficient_text", runner_up
+        if len(order) > 1 and probabilities[top] - probabilities[second] < self.margin:
+            return None, "ambiguous", runner_up
+        if probabilities[top] < self.confidence_threshold:
+            return None, "low_confidence", runner_up
+        return self.classes[top], None, runner_up
+
+    def predict(self, incident: "Incident", explain: bool = False, top_terms: int = 8) -> Prediction:
+        texts = channels(incident)
+        probabilities = self.probabilities(texts)
+        category, reason, runner_up = self.decide(probabilities, prose_word_count(incident, texts))
+        top = int(np.argmax(probabilities))
+        prediction = Prediction(
+            path=str(incident.path) if incident.path else None, id=incident.id, category=category,
+            confidence=float(probabilities[top]),
+            probabilities={name: float(p) for name, p in zip(self.classes, probabilities)},
+            abstained=category is None, reason=reason, runner_up=runner_up)
+        if explain:
+            best = self.classes[top]
+            prediction.explanation = {best: self.explain(texts, best, top_terms)}
+            if runner_up and runner_up != best:
+                prediction.explanation[runner_up] = self.explain(texts, runner_up, top_terms)
+        return prediction
+
+    def explain(self, texts: tuple[str, str], category: str, top_terms: int = 8) -> list[dict[str, Any]]:
+        """Terms that pushed towards ``category``: weight × feature value, largest first."""
+        row = self.classes.index(category)
+        columns, values = self.vectorise(texts)
+        contributions = self.coef[row, columns] * values
+        order = np.argsort(-contributions, kind="stable")
+        terms = []
+        for position in order[:top_terms]:
+            if contributions[position] <= 0:
+                break
+            block, term = self.term_of(int(columns[position]))
+            terms.append({"term": term, "kind": block.analyzer, "channel": _CHANNELS[block.channel],
+                          "contribution": round(float(contributions[position]), 6)})
+        return terms
+
+    def term_of(self, column: int) -> tuple[Block, str]:
+        for block in self.blocks:
+            if block.offset <= column < block.offset + len(block.terms):
+                return block, block.terms[column - block.offset]
+        raise IndexError(column)
+
+    # -- provenance -----------------------------------------------------------------------
+    def check_taxonomy(self, taxonomy: "Taxonomy") -> None:
+        recorded = self.manifest["taxonomy"]
+        if recorded["ids"] != taxonomy.ids or str(recorded["version"]) != taxonomy.version:
+            raise ModelError(
+                f"the model at {self.path} was trained for taxonomy v{recorded['version']} "
+                f"({', '.join(recorded['ids'])}), but the taxonomy in use is v{taxonomy.version} "
+                f"({', '.join(taxonomy.ids)}); retrain with `agentpm model train --taxonomy ...` or pass the matching --model")
+
+
+# -- loading and saving -----------------------------------------------------------------
+
+def _refuse_pickle(path: Path) -> None:
+    if path.suffix.lower() in (".pkl", ".pickle", ".joblib", ".sav"):
+        raise ModelError(f"{path}: refusing to load a pickle; agentpm models are weights-only "
+                         f"(a folder with {MANIFEST} and {WEIGHTS}) and loading never executes code")
+    try:
+        head = path.read_bytes()[:2] if path.is_file() else b""
+    except OSError:
+        head = b""
+    if head[:1] == b"\x80":
+        raise ModelError(f"{path}: this is a Python pickle; refusing to load it (pickles can execute code)")
+
+
+def model_hash(manifest_bytes: bytes, weights_bytes: bytes) -> str:
+    """A short hash of what determines predictions (weights and manifest minus the training date)."""
+    manifest = json.loads(manifest_bytes)
+    manifest.pop("trained_at", None)
+    digest = hashlib.sha256(weights_bytes)
+    digest.update(json.dumps(manifest, sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def load_model(path: Path | str) -> Model:
+    """Load a model folder (or its manifest.json) safely; raise ModelError with a fix if it is not one."""
+    return _load_cached(str(Path(path).resolve()))
+
+
+@lru_cache(maxsize=4)
+def _load_cached(resolved: str) -> Model:
+    path = Path(resolved)
+    if path.is_file():
+        _refuse_pickle(path)
+        if path.name != MANIFEST:
+            raise ModelError(f"{path}: not an agentpm model; pass the model folder (with {MANIFEST} and {WEIGHTS})")
+        path = path.parent
+    manifest_path, weights_path = path / MANIFEST, path / WEIGHTS
+    if not manifest_path.is_file() or not weights_path.is_file():
+        raise ModelError(f"{path}: no agentpm model here (expected {MANIFEST} and {WEIGHTS}); "
+                         "train one with `agentpm model train -o PATH`")
+    _refuse_pickle(weights_path)
+    try:
+        manifest_bytes = manifest_path.read_bytes()
+        weights_bytes = weights_path.read_bytes()
+        manifest = json.loads(manifest_bytes)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{manifest_path}: unreadable model manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelError(f"{manifest_path}: not an agentpm model manifest (format must be {FORMAT!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{manifest_path}: model format version {manifest.get('format_version')} is not supported "
+                         f"(this agentpm reads version {FORMAT_VERSION}); retrain with `agentpm model train`")
+    recorded = manifest.get("weights_sha256")
+    if recorded and recorded != hashlib.sha256(weights_bytes).hexdigest():
+        raise ModelError(f"{weights_path}: weights do not match the manifest's checksum; the artefact is damaged")
+    try:
+        with np.load(weights_path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except ValueError as exc:
+        raise ModelError(f"{weights_path}: refused ({exc}); agentpm loads numeric arrays only") from None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{weights_path}: not a readable .npz archive ({exc})") from None
+    for name, array in arrays.items():
+        if array.dtype == object or array.dtype.kind not in "fiu":
+            raise ModelError(f"{weights_path}: array {name!r} has dtype {array.dtype}; only numbers are allowed")
+    try:
+        return Model(manifest, arrays, path, model_hash(manifest_bytes, weights_bytes))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{manifest_path}: model manifest is missing or has a bad {exc}; retrain the model") from None
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> bytes:
+    """An .npz whose bytes depend only on the arrays (fixed zip timestamps), so retraining is bit-for-bit."""
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            array_buffer = io.BytesIO()
+            np.lib.format.write_array(array_buffer, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            archive.writestr(info, array_buffer.getvalue())
+    return buffer.getvalue()
+
+
+__all__ = ["Model", "Prediction", "load_model", "save_npz", "model_hash", "_terms_blob"]

@@ -1,0 +1,523 @@
+"""Training and evaluation with scikit-learn (imported only here, only by `model train|eval`).
+
+One Pipeline: a ColumnTransformer of four TF-IDF blocks (word and char_wb n-grams over the
+``cause`` and ``context`` channels of :mod:`agentpm.features`) feeding a balanced,
+temperature-calibrated multinomial logistic regression. Settings are chosen by stratified
+cross-validation; the temperature and the abstention threshold come from the out-of-fold
+scores of the chosen settings; the fitted pipeline is exported to a weights-only artefact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from itertools import product
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+import agentpm
+from agentpm.corpus import Corpus
+from agentpm.errors import ModelError
+from agentpm.features import channels, prose_word_count
+from agentpm.model import FORMAT, FORMAT_VERSION, MANIFEST, WEIGHTS, _terms_blob, load_model, save_npz
+from agentpm.taxonomy import Taxonomy
+from agentpm.writing import atomic_write
+
+RANDOM_STATE = 0
+CV_FOLDS = 5
+#: The search grid. Small on purpose: each point is a 5-fold fit of the whole pipeline.
+GRID = {
+    "C": (2.0, 8.0, 32.0),
+    "context_weight": (0.25, 0.5, 1.0),
+    "char_ngram_range": ((2, 5), (3, 5)),
+}
+WORD_NGRAM_RANGE = (1, 2)
+MIN_DF = 2
+#: Fewer words of prose than this (beyond the title) and the model declines to guess.
+MIN_WORDS = 12
+#: Top two probabilities closer than this: "ambiguous".
+MARGIN = 0.05
+#: The labelled share the default threshold must reach (precision on what it labels).
+TARGET_PRECISION = 0.95
+
+
+# -- the estimator ------------------------------------------------------------------------
+
+class TemperatureScaledLogisticRegression(ClassifierMixin, BaseEstimator):
+    """Balanced multinomial logistic regression whose probabilities are softmax(scores / T).
+
+    ``temperature`` is fitted on out-of-fold scores (see :func:`fit_temperature`) and then
+    fixed, so fitting the pipeline is a single deterministic solve.
+    """
+
+    def __init__(self, C: float = 1.0, temperature: float = 1.0, random_state: int = RANDOM_STATE):
+        self.C = C
+        self.temperature = temperature
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        # newton-cg: same optimum as lbfgs here, about four times faster on these sparse matrices.
+        self.model_ = LogisticRegression(C=self.C, class_weight="balanced", solver="newton-cg", max_iter=1000,
+                                         random_state=self.random_state)
+        self.model_.fit(X, y)
+        self.classes_ = self.model_.classes_
+        self.coef_ = self.model_.coef_
+        self.intercept_ = self.model_.intercept_
+        return self
+
+    def decision_function(self, X):
+        return self.model_.decision_function(X)
+
+    def predict_proba(self, X):
+        return softmax(self.decision_function(X) / self.temperature)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The T minimising the negative log-likelihood of softmax(scores / T) on held-out scores."""
+    def nll(log_t: float) -> float:
+        probabilities = softmax(scores / np.exp(log_t))
+        return float(-np.mean(np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, None))))
+
+    result = minimize_scalar(nll, bounds=(np.log(0.02), np.log(50.0)), method="bounded", options={"xatol": 1e-6})
+    return round(float(np.exp(result.x)), 6)
+
+
+# -- data ---------------------------------------------------------------------------------
+
+@dataclass
+class TrainingSet:
+    texts: np.ndarray  # (n, 2) object array: cause, context
+    labels: np.ndarray  # int indices into classes
+    classes: list[str]
+    words: np.ndarray
+    paths: list[str]
+    corpus_sha256: str
+    files: int
+
+
+def training_set(corpus: Corpus, taxonomy: Taxonomy, root: Optional[Path] = None) -> TrainingSet:
+    labelled = [incident for incident in corpus.incidents if incident.category]
+    if not labelled:
+        raise ModelError("no labelled incidents (with a `category`) to train on; label some reports first")
+    classes = list(taxonomy.ids)
+    counts = {name: sum(1 for incident in labelled if incident.category == name) for name in classes}
+    too_few = [name for name, count in counts.items() if count < CV_FOLDS]
+    if too_few:
+        raise ModelError(f"every category needs at least {CV_FOLDS} labelled incidents to train and cross-validate; "
+                         f"too few for: {', '.join(too_few)}")
+    labelled.sort(key=lambda incident: str(incident.path))
+    texts = np.empty((len(labelled), 2), dtype=object)
+    for row, incident in enumerate(labelled):
+        texts[row, 0], texts[row, 1] = channels(incident)
+    digest = hashlib.sha256()
+    for incident in labelled:
+        shown = os.path.relpath(incident.path, root) if root and incident.path else str(incident.path)
+        digest.update(shown.replace(os.sep, "/").encode("utf-8") + b"\0")
+        digest.update(Path(incident.path).read_bytes() + b"\0")
+    return TrainingSet(
+        texts=texts, labels=np.array([classes.index(incident.category) for incident in labelled]), classes=classes,
+        words=np.array([prose_word_count(incident) for incident in labelled]),
+        paths=[str(incident.path) for incident in labelled], corpus_sha256=digest.hexdigest(), files=len(labelled))
+
+
+# -- the pipeline -------------------------------------------------------------------------
+
+def _vectorizer(analyzer: str, ngram_range: tuple[int, int]) -> TfidfVectorizer:
+    return TfidfVectorizer(analyzer=analyzer, ngram_range=ngram_range, min_df=MIN_DF, sublinear_tf=True,
+                           lowercase=True, dtype=np.float64)
+
+
+BLOCKS = (("cause_word", "cause", "word"), ("cause_char", "cause", "char_wb"),
+          ("context_word", "context", "word"), ("context_char", "context", "char_wb"))
+
+
+def build_pipeline(settings: dict[str, Any], temperature: float = 1.0) -> Pipeline:
+    char_range = tuple(settings["char_ngram_range"])
+    transformers = []
+    weights = {}
+    for name, channel, analyzer in BLOCKS:
+        ngram_range = WORD_NGRAM_RANGE if analyzer == "word" else char_range
+        transformers.append((name, _vectorizer(analyzer, ngram_range), 0 if channel == "cause" else 1))
+        weights[name] = 1.0 if channel == "cause" else float(settings["context_weight"])
+    features = ColumnTransformer(transformers, transformer_weights=weights, sparse_threshold=1.0)
+    classifier = TemperatureScaledLogisticRegression(C=float(settings["C"]), temperature=temperature)
+    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+def _block_matrices(train_texts: np.ndarray, test_texts: np.ndarray, char_range: tuple[int, int]):
+    """Fitted-on-train TF-IDF blocks for one fold (shared across C and weights in the search)."""
+    blocks = []
+    for name, channel, analyzer in BLOCKS:
+        column = 0 if channel == "cause" else 1
+        vectorizer = _vectorizer(analyzer, WORD_NGRAM_RANGE if analyzer == "word" else char_range)
+        blocks.append((channel, vectorizer.fit_transform(train_texts[:, column]), vectorizer.transform(test_texts[:, column])))
+    return blocks
+
+
+def _stack(blocks, context_weight: float):
+    from scipy.sparse import hstack
+
+    train = hstack([m if channel == "cause" else m * context_weight for channel, m, _ in blocks]).tocsr()
+    test = hstack([m if channel == "cause" else m * context_weight for channel, _, m in blocks]).tocsr()
+    return train, test
+
+
+def _grid_points() -> list[dict[str, Any]]:
+    return [dict(zip(GRID, values)) for values in product(*GRID.values())]
+
+
+def _fold_scores(texts: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> list[np.ndarray]:
+    """Decision scores on one test fold for every grid point (vectorising once per char range)."""
+    points = _grid_points()
+    out: list[Optional[np.ndarray]] = [None] * len(points)
+    for char_range in GRID["char_ngram_range"]:
+        blocks = _block_matrices(texts[train], texts[test], char_range)
+        for weight in GRID["context_weight"]:
+            train_matrix, test_matrix = _stack(blocks, weight)
+            for C in GRID["C"]:
+                index = points.index({"C": C, "context_weight": weight, "char_ngram_range": char_range})
+                model = TemperatureScaledLogisticRegression(C=C).fit(train_matrix, labels[train])
+                out[index] = model.decision_function(test_matrix)
+    return out  # type: ignore[return-value]
+
+
+def _parallel(tasks: list, progress: Optional[Callable[[str], None]], what: str) -> list:
+    """Run fold tasks on every core; results come back in task order, so runs are deterministic."""
+    from joblib import Parallel, delayed
+
+    jobs = max(1, min(len(tasks), os.cpu_count() or 1))
+    if progress:
+        progress(f"{what}: {len(tasks)} folds on {jobs} cores")
+    return Parallel(n_jobs=jobs)(delayed(function)(*arguments) for function, arguments in tasks)
+
+
+def search(data: TrainingSet, progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    """Stratified k-fold over the grid; returns the chosen settings, every score, and the chosen
+    settings' out-of-fold decision scores (for temperature and threshold)."""
+    folds = list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=RANDOM_STATE).split(data.texts, data.labels))
+    points = _grid_points()
+    fold_results = _parallel([(_fold_scores, (data.texts, data.labels, train, test)) for train, test in folds],
+                             progress, "settings search")
+    scores = [np.zeros((len(data.labels), len(data.classes))) for _ in points]
+    for (_, test), per_point in zip(folds, fold_results):
+        for index, block in enumerate(per_point):
+            scores[index][test] = block
+    results = []
+    for index, point in enumerate(points):
+        predicted = np.argmax(scores[index], axis=1)
+        results.append({**point, "char_ngram_range": list(point["char_ngram_range"]),
+                        "macro_f1": round(float(f1_score(data.labels, predicted, average="macro")), 6)})
+    # Ties go to the simpler model: smaller C, then the earlier grid point.
+    best = max(range(len(points)), key=lambda i: (results[i]["macro_f1"], -points[i]["C"], -i))
+    chosen = dict(points[best])
+    chosen["char_ngram_range"] = list(chosen["char_ngram_range"])
+    return {"chosen": chosen, "results": results, "oof_scores": scores[best], "folds": CV_FOLDS}
+
+
+def choose_threshold(probabilities: np.ndarray, labels: np.ndarray, words: np.ndarray,
+                     target: float = TARGET_PRECISION, margin: float = MARGIN) -> dict[str, float]:
+    """The lowest confidence threshold whose labelled reports are at least ``target`` correct."""
+    top = probabilities.max(axis=1)
+    ordered = np.sort(probabilities, axis=1)
+    gap = ordered[:, -1] - ordered[:, -2]
+    correct = np.argmax(probabilities, axis=1) == labels
+    eligible = (words >= MIN_WORDS) & (gap >= margin)
+    for threshold in np.round(np.arange(0.20, 0.991, 0.01), 2):
+        covered = eligible & (top >= threshold)
+        if covered.sum() and correct[covered].mean() >= target:
+            return {"confidence": float(threshold), "coverage": round(float(covered.mean()), 4),
+                    "precision": round(float(correct[covered].mean()), 4)}
+    return {"confidence": 0.99, "coverage": 0.0, "precision": float("nan")}
+
+
+# -- export -------------------------------------------------------------------------------
+
+def export(pipeline: Pipeline, settings: dict[str, Any], data: TrainingSet, taxonomy: Taxonomy,
+           thresholds: dict[str, float], cv: dict[str, Any], search_results: list[dict[str, Any]]) -> tuple[dict, dict]:
+    import scipy
+    import sklearn
+
+    features: ColumnTransformer = pipeline.named_steps["features"]
+    classifier: TemperatureScaledLogisticRegression = pipeline.named_steps["classifier"]
+    if list(classifier.classes_) != list(range(len(data.classes))):
+        raise ModelError("training data is missing a category; every taxonomy id needs labelled examples")
+    arrays: dict[str, np.ndarray] = {"coef": np.asarray(classifier.coef_, dtype=np.float64),
+                                     "intercept": np.asarray(classifier.intercept_, dtype=np.float64)}
+    blocks = []
+    for name, channel, analyzer in BLOCKS:
+        vectorizer: TfidfVectorizer = features.named_transformers_[name]
+        terms = [None] * len(vectorizer.vocabulary_)
+        for term, column in vectorizer.vocabulary_.items():
+            terms[column] = term
+        arrays[f"{name}.terms"] = _terms_blob(terms)
+        arrays[f"{name}.idf"] = np.asarray(vectorizer.idf_, dtype=np.float64)
+        blocks.append({"name": name, "channel": channel, "analyzer": analyzer,
+                       "ngram_range": list(vectorizer.ngram_range), "min_df": MIN_DF, "sublinear_tf": True,
+                       "weight": float(features.transformer_weights[name]), "n_features": len(terms)})
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "classes": data.classes,
+        "agentpm_version": agentpm.__version__,
+        "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "scipy": scipy.__version__},
+        "taxonomy": {"name": taxonomy.name, "version": taxonomy.version, "sha256": taxonomy.sha256, "ids": taxonomy.ids},
+        "corpus": {"sha256": data.corpus_sha256, "incidents": data.files,
+                   "per_class": {name: int((data.labels == index).sum()) for index, name in enumerate(data.classes)}},
+        "features": {"channels": {"cause": "title, summary, root cause, contributing factors, fix, prevention, free prose",
+                                  "context": "impact, detection, timeline, lessons, action items, systems, tools, "
+                                             "other sections, code blocks"},
+                     "normalisation": "UUIDs, URLs, e-mails, IPs, timestamps, dates, hex ids, versions and numbers "
+                                      "replaced by placeholders; HTTP 4xx/5xx codes kept as status tokens",
+                     "blocks": blocks},
+        "classifier": {"type": "multinomial logistic regression, balanced class weights, temperature-scaled softmax",
+                       "C": float(settings["C"]), "temperature": classifier.temperature,
+                       "random_state": RANDOM_STATE},
+        "selection": {"method": f"stratified {CV_FOLDS}-fold cross-validation, macro-F1", "grid": {
+            key: [list(v) if isinstance(v, tuple) else v for v in values] for key, values in GRID.items()},
+            "chosen": settings, "results": search_results},
+        "thresholds": {"min_words": MIN_WORDS, "margin": MARGIN, "confidence": thresholds["confidence"],
+                       "target_precision": TARGET_PRECISION, "cv_coverage": thresholds["coverage"],
+                       "cv_precision": thresholds["precision"]},
+        "cv": cv,
+    }
+    return manifest, arrays
+
+
+def trained_at() -> str:
+    """SOURCE_DATE_EPOCH when set (reproducible builds), else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    return moment.replace(microsecond=0).isoformat()
+
+
+def train(corpus: Corpus, taxonomy: Taxonomy, output: Path, root: Optional[Path] = None,
+          progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    """Search, calibrate, fit and write a model folder; returns its manifest."""
+    started = time.perf_counter()
+    data = training_set(corpus, taxonomy, root)
+    found = search(data, progress)
+    settings = found["chosen"]
+    temperature = fit_temperature(found["oof_scores"], data.labels)
+    probabilities = softmax(found["oof_scores"] / temperature)
+    thresholds = choose_threshold(probabilities, data.labels, data.words)
+    predicted = np.argmax(probabilities, axis=1)
+    cv = {"macro_f1": round(float(f1_score(data.labels, predicted, average="macro")), 4),
+          "ece": round(expected_calibration_error(probabilities, data.labels), 4),
+          "folds": CV_FOLDS}
+    if progress:
+        progress("fitting the final model on all labelled incidents")
+    pipeline = build_pipeline(settings, temperature).fit(data.texts, data.labels)
+    manifest, arrays = export(pipeline, settings, data, taxonomy, thresholds, cv, found["results"])
+    weights = save_npz(output / WEIGHTS, arrays)
+    manifest["weights_sha256"] = hashlib.sha256(weights).hexdigest()
+    manifest["trained_at"] = trained_at()
+    manifest["training_seconds"] = round(time.perf_counter() - started, 1)
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write(output / WEIGHTS, weights)
+    atomic_write(output / MANIFEST, json.dumps(manifest, indent=1, sort_keys=False) + "\n")
+    return manifest
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """ECE of the top-class probability, equal-width bins."""
+    top = probabilities.max(axis=1)
+    correct = (np.argmax(probabilities, axis=1) == labels).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (top > low) & (top <= high) if low > 0 else (top >= low) & (top <= high)
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - top[inside].mean())
+    return float(total)
+
+
+def bootstrap_interval(labels: np.ndarray, predicted: np.ndarray, rounds: int = 1000, seed: int = RANDOM_STATE):
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    values = []
+    for _ in range(rounds):
+        sample = rng.integers(0, n, n)
+        values.append(f1_score(labels[sample], predicted[sample], average="macro"))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return round(float(low), 4), round(float(high), 4)
+
+
+@dataclass
+class Scores:
+    """Everything `model eval` reports for one predictor on one set of incidents."""
+
+    name: str
+    macro_f1: float
+    interval: tuple[float, float]
+    per_class: dict[str, dict[str, float]]
+    confusion: list[list[int]]
+    kappa: float
+    ece: Optional[float]
+    coverage: float
+    precision_at_threshold: Optional[float]
+    n: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "n": self.n, "macro_f1": self.macro_f1, "macro_f1_95ci": list(self.interval),
+                "per_class": self.per_class, "confusion_matrix": self.confusion, "cohen_kappa": self.kappa,
+                "ece": self.ece, "coverage_at_threshold": self.coverage,
+                "precision_at_threshold": self.precision_at_threshold, **self.extra}
+
+
+def score(name: str, labels: np.ndarray, probabilities: np.ndarray, labelled: np.ndarray, classes: list[str],
+          calibrated: bool = True, rounds: int = 1000) -> Scores:
+    predicted = np.argmax(probabilities, axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=list(range(len(classes))), zero_division=0)
+    per_class = {classes[i]: {"precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
+                              "f1": round(float(f1[i]), 4), "support": int(support[i])} for i in range(len(classes))}
+    correct = predicted == labels
+    return Scores(
+        name=name, n=len(labels),
+        macro_f1=round(float(f1_score(labels, predicted, average="macro", labels=list(range(len(classes))),
+                                      zero_division=0)), 4),
+        interval=bootstrap_interval(labels, predicted, rounds),
+        per_class=per_class,
+        confusion=confusion_matrix(labels, predicted, labels=list(range(len(classes)))).tolist(),
+        kappa=round(float(cohen_kappa_score(labels, predicted)), 4),
+        ece=round(expected_calibration_error(probabilities, labels), 4) if calibrated else None,
+        coverage=round(float(labelled.mean()), 4),
+        precision_at_threshold=round(float(correct[labelled].mean()), 4) if labelled.any() else None)
+
+
+class KeywordBaseline:
+    """Counts each category's own words from the taxonomy (name, description, scenarios,
+    prevention, impact, labelling notes), weighted by how specific they are to it."""
+
+    STOP = set("""a about after again against all also an and any are as at be because been before being both but by
+    can cannot could did do does doing down each even every few for from further had has have having how if in into is
+    it its itself just more most no nor not of off on once only or other out over own same should so some such than that
+    the their them then there these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your our us one two per label here instead even when whose""".split())
+
+    def __init__(self, taxonomy: Taxonomy):
+        import re
+
+        self.classes = taxonomy.ids
+        self._token = re.compile(r"[a-z][a-z-]{2,}")
+        vocab: list[set[str]] = []
+        for category in taxonomy.categories:
+            text = " ".join([category.name, category.description, category.typical_impact, *category.scenarios,
+                             *category.prevention, *category.labelling_notes]).lower()
+            vocab.append({token for token in self._token.findall(text) if token not in self.STOP})
+        spread: dict[str, int] = {}
+        for words in vocab:
+            for word in words:
+                spread[word] = spread.get(word, 0) + 1
+        self.weights = [{word: 1.0 / spread[word] for word in words if spread[word] <= 2} for words in vocab]
+
+    def scores(self, texts: Sequence[tuple[str, str]]) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.classes)))
+        for row, (cause, context) in enumerate(texts):
+            tokens = self._token.findall((cause + " " + context).lower())
+            for column, weights in enumerate(self.weights):
+                out[row, column] = sum(weights.get(token, 0.0) for token in tokens)
+        return out
+
+    def probabilities(self, texts: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(shares of keyword score, whether any keyword matched at all)."""
+        raw = self.scores(texts)
+        totals = raw.sum(axis=1, keepdims=True)
+        matched = totals[:, 0] > 0
+        shares = np.where(totals > 0, raw / np.where(totals > 0, totals, 1), 1.0 / len(self.classes))
+        return shares, matched
+
+
+def _outer_fold(texts: np.ndarray, labels: np.ndarray, words: np.ndarray, settings: dict[str, Any],
+                train_index: np.ndarray, test_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One evaluation fold: calibrate on an inner split of the training part, then predict the test part."""
+    inner = StratifiedKFold(3, shuffle=True, random_state=RANDOM_STATE)
+    inner_scores = np.zeros((len(train_index), len(np.unique(labels))))
+    for inner_train, inner_test in inner.split(texts[train_index], labels[train_index]):
+        fitted = build_pipeline(settings).fit(texts[train_index][inner_train], labels[train_index][inner_train])
+        inner_scores[inner_test] = fitted.decision_function(texts[train_index][inner_test])
+    temperature = fit_temperature(inner_scores, labels[train_index])
+    threshold = choose_threshold(softmax(inner_scores / temperature), labels[train_index], words[train_index])["confidence"]
+    fitted = build_pipeline(settings, temperature).fit(texts[train_index], labels[train_index])
+    probabilities = fitted.predict_proba(texts[test_index])
+    ordered = np.sort(probabilities, axis=1)
+    labelled = ((ordered[:, -1] >= threshold) & (ordered[:, -1] - ordered[:, -2] >= MARGIN)
+                & (words[test_index] >= MIN_WORDS))
+    return probabilities, labelled
+
+
+def evaluate(corpus: Corpus, taxonomy: Taxonomy, model_path: Path, ood: Optional[Corpus] = None,
+             repeats: int = 3, progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    """Repeated stratified k-fold of the model's recorded settings, plus the keyword baseline and
+    the out-of-distribution set. Temperature and threshold are refitted inside every fold."""
+    model = load_model(model_path)
+    model.check_taxonomy(taxonomy)
+    settings = model.manifest["selection"]["chosen"]
+    data = training_set(corpus, taxonomy)
+    n, k = len(data.labels), len(data.classes)
+    summed = np.zeros((n, k))
+    labelled_votes = np.zeros(n)
+    splitter = RepeatedStratifiedKFold(n_splits=CV_FOLDS, n_repeats=repeats, random_state=RANDOM_STATE)
+    per_repeat: list[float] = []
+    repeat_probabilities = np.zeros((n, k))
+    splits = list(splitter.split(data.texts, data.labels))
+    outcomes = _parallel([(_outer_fold, (data.texts, data.labels, data.words, settings, train_index, test_index))
+                          for train_index, test_index in splits], progress, "evaluation")
+    for number, ((_, test_index), (probabilities, labelled_now)) in enumerate(zip(splits, outcomes), 1):
+        summed[test_index] += probabilities
+        repeat_probabilities[test_index] = probabilities
+        labelled_votes[test_index] += labelled_now
+        if number % CV_FOLDS == 0:
+            per_repeat.append(float(f1_score(data.labels, np.argmax(repeat_probabilities, axis=1), average="macro")))
+    probabilities = summed / repeats
+    labelled = labelled_votes / repeats >= 0.5
+    model_scores = score("model (cross-validated)", data.labels, probabilities, labelled, data.classes)
+    model_scores.extra["macro_f1_per_repeat"] = [round(value, 4) for value in per_repeat]
+    baseline = KeywordBaseline(taxonomy)
+    shares, matched = baseline.probabilities(list(map(tuple, data.texts)))
+    baseline_scores = score("keyword baseline (taxonomy words)", data.labels, shares, matched, data.classes)
+    result: dict[str, Any] = {
+        "model": {"path": str(model_path), "hash": model.hash, "settings": settings,
+                  "threshold": model.confidence_threshold, "temperature": model.temperature},
+        "method": f"{repeats}x repeated stratified {CV_FOLDS}-fold cross-validation; temperature and threshold "
+                  "refitted on an inner 3-fold split of each training fold; 95% interval by bootstrap over incidents",
+        "classes": data.classes, "cross_validated": model_scores.to_dict(), "keyword_baseline": baseline_scores.to_dict(),
+    }
+    if ood is not None and len(ood.incidents):
+        labelled_ood = [incident for incident in ood.incidents if incident.category in data.classes]
+        texts = [channels(incident) for incident in labelled_ood]
+        labels = np.array([data.classes.index(incident.category) for incident in labelled_ood])
+        ood_probabilities = model.predict_texts(texts)
+        decided = np.array([model.decide(row, prose_word_count(incident))[0] is not None
+                            for row, incident in zip(ood_probabilities, labelled_ood)])
+        result["out_of_distribution"] = score("shipped model on held-out OOD reports", labels, ood_probabilities,
+                                              decided, data.classes).to_dict()
+        ood_shares, ood_matched = baseline.probabilities(texts)
+        result["out_of_distribution_keyword_baseline"] = score("keyword baseline on OOD reports", labels, ood_shares,
+                                                               ood_matched, data.classes).to_dict()
+    return result
