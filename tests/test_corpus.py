@@ -1,0 +1,95 @@
+"""The shipped corpus is held to the standards it was built for (issue 3)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from agentpm.corpus import load_corpus
+from agentpm.taxonomy import load_taxonomy
+
+from conftest import CORPUS, TAXONOMY
+
+# The category names and their obvious synonyms: a report that says them gives the label away.
+GIVEAWAY = re.compile(r"context[- ]pollution|polluted context|\bdrift|cascad|fall[- ]?back|prompt[- ]injection|jailbreak",
+                      re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus([CORPUS], taxonomy=load_taxonomy(TAXONOMY))
+
+
+def test_every_file_validates(corpus):
+    assert corpus.problems == []
+    assert corpus.files_read == len(corpus.incidents) >= 540
+
+
+def test_every_category_has_at_least_80_reports(corpus):
+    counts = Counter(incident.category for incident in corpus.incidents)
+    assert set(counts) == set(load_taxonomy(TAXONOMY).ids)
+    assert min(counts.values()) >= 80, counts
+
+
+def test_format_mix(corpus):
+    formats = Counter(incident.source_format for incident in corpus.incidents)
+    total = len(corpus.incidents)
+    assert formats["markdown"] / total >= 0.60
+    assert formats["yaml"] / total >= 0.10
+    assert formats["markdown-plain"] / total >= 0.05
+    assert formats["json"] > 0
+
+
+def test_dates_span_eight_quarters_and_the_mix_shifts(corpus):
+    quarters = Counter(incident.quarter for incident in corpus.incidents)
+    assert {f"{year}Q{q}" for year in (2025, 2026) for q in range(1, 5)} <= set(quarters)
+    injection = Counter(incident.quarter for incident in corpus.incidents if incident.category == "prompt-injection")
+    early = sum(injection[f"2025Q{q}"] for q in range(1, 5))
+    late = sum(injection[f"2026Q{q}"] for q in range(1, 5))
+    assert late > 2 * early, "injection should rise over time, as the seed article describes"
+
+
+def test_giveaway_words_are_rare(corpus):
+    flagged = [incident for incident in corpus.incidents
+               if GIVEAWAY.search(incident.title + "\n" + "\n".join(incident.sections.values()))]
+    assert len(flagged) / len(corpus.incidents) <= 0.15
+
+
+def test_boundary_cases_carry_a_labelling_note(corpus):
+    noted = [incident for incident in corpus.incidents if incident.labelling_note]
+    assert len(noted) / len(corpus.incidents) >= 0.15
+    assert all(len(incident.labelling_note.split()) >= 5 for incident in noted)
+
+
+def test_secondary_labels_differ_from_the_primary(corpus):
+    for incident in corpus.incidents:
+        assert incident.category not in incident.secondary, incident.path
+
+
+def test_length_range(corpus):
+    words = sorted(len((incident.title + " " + " ".join(incident.sections.values())).split())
+                   for incident in corpus.incidents)
+    assert words[0] <= 60 and words[-1] >= 1000
+    middle = sum(1 for count in words if 120 <= count <= 500)
+    assert middle / len(words) >= 0.5
+
+
+def test_full_postmortems_have_trend_metadata(corpus):
+    final = [incident for incident in corpus.incidents if incident.status == "final"]
+    complete = [incident for incident in final if incident.severity and incident.detected and incident.resolved
+                and incident.systems and incident.tools and incident.action_items]
+    assert len(complete) / len(final) >= 0.75
+    items = [item for incident in corpus.incidents for item in incident.action_items]
+    assert any(item.status == "open" for item in items) and any(item.status == "done" for item in items)
+
+
+def test_no_near_duplicates(corpus):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [incident.title + "\n" + "\n".join(incident.sections.values()) for incident in corpus.incidents]
+    matrix = TfidfVectorizer(sublinear_tf=True).fit_transform(texts)
+    similarity = (matrix @ matrix.T).toarray()
+    similarity[range(len(texts)), range(len(texts))] = 0
+    assert similarity.max() <= 0.8, "two reports are near-duplicates"
