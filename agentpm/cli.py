@@ -498,7 +498,7 @@ def model_eval(
     result = evaluate(corpus, loaded_taxonomy, settings.model, ood=ood_corpus, repeats=repeats,
                       progress=lambda message: _stderr(f"agentpm: {message}"))
     if card and not no_card:
-        from agentpm.reporting import render_model_card
+        from agentpm.modelcard import render_model_card
         from agentpm.writing import write_new_file
 
         write_new_file(card, render_model_card(result), overwrite=force)
@@ -553,3 +553,8 @@ def main() -> None:
         _stderr(f"agentpm: internal error: {type(exc).__name__}: {exc} (set AGENTPM_DEBUG=1 for the traceback, "
                 "and please report it)")
         sys.exit(2)
+
+
+# Command groups that live in their own modules register themselves on `app` at import;
+# they keep heavy imports inside their functions, so this costs no start-up time.
+from agentpm import cli_postmortem, cli_report  # noqa: E402,F401

@@ -109,30 +109,27 @@ class _WordBlock:
         self.min_n, self.max_n = ngram_range
         if self.max_n > 3:
             raise ModelError("word n-grams longer than 3 are not supported by the numpy predictor")
-        self.token_ids: dict[str, int] = {}
-        for term in terms:
-            for token in term.split(" "):
-                self.token_ids.setdefault(token, len(self.token_ids) + 1)  # 0 means "not a vocabulary token"
-        if len(self.token_ids) >= (1 << self._BITS) - 1:
+        # A token's id is its unigram column + 1 (0 means "not a vocabulary token"). With one
+        # min_df for all n, every token of a kept bigram is itself a kept unigram; tokens that
+        # are not (other settings) get ids past the end.
+        self.token_ids: dict[str, int] = {term: column + 1 for column, term in enumerate(terms) if " " not in term}
+        longer = [(column, term.split(" ")) for column, term in enumerate(terms) if " " in term]
+        for _, tokens in longer:
+            for token in tokens:
+                if token not in self.token_ids:
+                    self.token_ids[token] = len(terms) + 1 + len(self.token_ids)
+        if max(self.token_ids.values(), default=0) >= (1 << self._BITS):
             raise ModelError("word vocabulary too large for the numpy predictor")
-        self.unigram_column = np.full(len(self.token_ids) + 1, -1, dtype=np.int64)
-        longer_keys, longer_columns = [], []
-        for column, term in enumerate(terms):
-            ids = [self.token_ids[token] for token in term.split(" ")]
-            if len(ids) == 1:
-                self.unigram_column[ids[0]] = column
-            else:
-                longer_keys.append(self._key(ids))
-                longer_columns.append(column)
-        keys = np.array(longer_keys, dtype=np.int64)
+        self.unigram_column = np.full(max(self.token_ids.values(), default=0) + 1, -1, dtype=np.int64)
+        unigram_columns = np.array([column for column, term in enumerate(terms) if " " not in term], dtype=np.int64)
+        self.unigram_column[unigram_columns + 1] = unigram_columns
+        keys = np.zeros(len(longer), dtype=np.int64)
+        for position in range(self.max_n):
+            ids = np.array([self.token_ids[tokens[position]] if position < len(tokens) else 0 for _, tokens in longer],
+                           dtype=np.int64)
+            keys |= ids << (self._BITS * position)
         self.longer = _SortedKeys(keys)
-        self.longer.columns = np.array(longer_columns, dtype=np.int64)[self.longer.columns]
-
-    def _key(self, ids: Sequence[int]) -> int:
-        key = 0
-        for position, token_id in enumerate(ids):
-            key |= token_id << (self._BITS * position)
-        return key
+        self.longer.columns = np.array([column for column, _ in longer], dtype=np.int64)[self.longer.columns]
 
     def columns(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         get = self.token_ids.get
@@ -172,25 +169,24 @@ class _CharBlock:
         if self.min_n > 3:
             raise ModelError("char n-grams must start at length 3 or less (a padded one-letter word has length 3)")
         self.bits = 60 // self.max_n
-        alphabet = sorted({char for term in terms for char in term})
-        if len(alphabet) >= (1 << self.bits):
-            raise ModelError(f"char n-gram alphabet of {len(alphabet)} characters is too large for {self.bits}-bit codes")
-        points = np.array([ord(char) for char in alphabet], dtype=np.int64)
+        # Vectorised over all terms at once: building keys term by term costs ~0.3 s at start-up.
+        joined = np.frombuffer("\n".join(terms).encode("utf-32-le"), dtype="<u4").astype(np.int64)
+        lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+        starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])) if len(terms) else lengths
+        points = np.unique(joined[joined != ord("\n")]) if len(joined) else joined
+        if len(points) >= (1 << self.bits):
+            raise ModelError(f"char n-gram alphabet of {len(points)} characters is too large for {self.bits}-bit codes")
         # Dense code table: one gather per character instead of a search.
         self.char_codes = np.zeros(int(points.max(initial=0)) + 2, dtype=np.int64)
-        self.char_codes[points] = np.arange(1, len(alphabet) + 1)
-        codes = {char: position + 1 for position, char in enumerate(alphabet)}
-        keys = np.array([self._key([codes[char] for char in term]) for term in terms], dtype=np.int64)
+        self.char_codes[points] = np.arange(1, len(points) + 1)
+        keys = lengths << (self.bits * self.max_n)
+        for position in range(self.max_n):
+            longer = np.flatnonzero(lengths > position)
+            keys[longer] |= self.char_codes[joined[starts[longer] + position]] << (self.bits * position)
         if len(np.unique(keys)) != len(terms):
             raise ModelError("char n-gram vocabulary has duplicate terms")
         self.vocabulary = _SortedKeys(keys)
         self.cache: dict[str, np.ndarray] = {}
-
-    def _key(self, codes: Sequence[int]) -> int:
-        key = 0
-        for position, code in enumerate(codes):
-            key |= code << (self.bits * position)
-        return key | (len(codes) << (self.bits * self.max_n))
 
     def _analyse(self, words: list[str]) -> None:
         """Find the vocabulary columns of every char_wb n-gram of each word, into the cache."""

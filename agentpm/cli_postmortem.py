@@ -1,0 +1,1 @@
+"""`agentpm new`, `agentpm lint`, `agentpm similar` (registered on the main app)."""

@@ -1,0 +1,1 @@
+"""`agentpm trends`, `agentpm report` (registered on the main app)."""
