@@ -333,12 +333,16 @@ def classify_command(
 
     Example: agentpm classify corpus/ --format json --explain
     """
-    from agentpm.classify import classify, model_for, write_predictions
+    from agentpm.classify import load_and_classify, model_for, write_predictions
+    from agentpm.corpus import discover
+    from agentpm.taxonomy import load_taxonomy
 
-    corpus, loaded_taxonomy, settings = _load(paths, taxonomy, model=model)
+    settings = _settings(taxonomy=taxonomy, model=model)
+    loaded_taxonomy = load_taxonomy(settings.taxonomy)
     predictor = model_for(settings.model, loaded_taxonomy)
-    with _Progress(len(corpus.incidents), "classifying") as progress:
-        predictions = classify(corpus.incidents, predictor, explain=explain, progress=progress)
+    chosen = _paths_or_corpus(paths, settings)
+    with _Progress(len(discover(chosen)[0]) if sys.stderr.isatty() else 0, "classifying") as progress:
+        corpus, predictions = load_and_classify(chosen, loaded_taxonomy, predictor, explain=explain, progress=progress)
     rows = []
     for incident, prediction in zip(corpus.incidents, predictions):
         row = prediction.to_dict()

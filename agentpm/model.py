@@ -398,9 +398,11 @@ def _refuse_pickle(path: Path) -> None:
 
 
 def model_hash(manifest_bytes: bytes, weights_bytes: bytes) -> str:
-    """A short hash of what determines predictions (weights and manifest minus the training date)."""
+    """A short hash of what determines predictions: the weights and the manifest, minus timings."""
     manifest = json.loads(manifest_bytes)
+    # When and how long training ran does not change a single prediction.
     manifest.pop("trained_at", None)
+    manifest.pop("training_seconds", None)
     digest = hashlib.sha256(weights_bytes)
     digest.update(json.dumps(manifest, sort_keys=True).encode("utf-8"))
     return digest.hexdigest()[:16]

@@ -67,7 +67,50 @@ def bench_parse(work: Path) -> None:
     report("parse + validate 10,000 files (median of 3)", statistics.median(rates), "files/s", ">= 3,000 files/s")
 
 
-BENCHES = {"startup": bench_startup, "parse": bench_parse}
+def bench_classify(work: Path) -> None:
+    from agentpm.classify import classify
+    from agentpm.config import default_model_path
+    from agentpm.corpus import load_corpus
+    from agentpm.features import channels
+    from agentpm.model import load_model
+    from agentpm.taxonomy import load_taxonomy
+
+    one = REPO / "tests" / "data" / "ood" / sorted(os.listdir(REPO / "tests" / "data" / "ood"))[0]
+    report("agentpm classify one.md, cold (median of 7)",
+           wall([*agentpm_command(), "classify", str(one), "--format", "json"]), "s", "<= 0.5 s")
+    corpus_dir = REPO / "corpus"
+    megabytes = sum(path.stat().st_size for path in corpus_dir.iterdir() if path.is_file()) / 1e6
+    whole = wall([*agentpm_command(), "classify", str(corpus_dir), "--format", "json"], runs=3)
+    report(f"agentpm classify corpus/ ({megabytes:.2f} MB), whole command", megabytes / whole, "MB/s", ">= 4 MB/s")
+    taxonomy = load_taxonomy(REPO / "taxonomy" / "taxonomy.yaml")
+    model = load_model(default_model_path())
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        corpus = load_corpus([corpus_dir], taxonomy=taxonomy)
+        classify(corpus.incidents, model)
+        rates.append(megabytes / (time.perf_counter() - started))
+    report("read + parse + classify in-process (median of 3)", statistics.median(rates), "MB/s", ">= 4 MB/s")
+    texts = [channels(incident) for incident in corpus.incidents]
+    started = time.perf_counter()
+    model.predict_texts(texts)
+    numpy_seconds = time.perf_counter() - started
+    import numpy as np
+
+    from agentpm import training
+
+    data = training.training_set(corpus, taxonomy)
+    pipeline = training.build_pipeline(model.manifest["selection"]["chosen"], model.temperature).fit(data.texts, data.labels)
+    array = np.array(texts, dtype=object)
+    started = time.perf_counter()
+    pipeline.predict_proba(array)
+    sklearn_seconds = time.perf_counter() - started
+    text_mb = sum(len(a.encode()) + len(b.encode()) for a, b in texts) / 1e6
+    report("numpy predictor on extracted text", text_mb / numpy_seconds, "MB/s", "comparison")
+    report("scikit-learn predict_proba on the same text", text_mb / sklearn_seconds, "MB/s", "comparison")
+
+
+BENCHES = {"startup": bench_startup, "parse": bench_parse, "classify": bench_classify}
 
 
 def main(names: list[str]) -> None:

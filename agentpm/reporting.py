@@ -1,0 +1,346 @@
+"""The quarterly frequency report: its numbers as one dict, its charts, and its renderings.
+
+``build_report`` computes everything (so JSON, Markdown and HTML carry the same numbers);
+``render_report`` turns it into Markdown, HTML or JSON through the package templates;
+``charts`` draws the two figures with matplotlib's Agg backend as deterministic SVG, so
+committed sample reports can be compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Optional, Sequence
+
+from agentpm import __version__
+from agentpm.errors import UsageError
+from agentpm.taxonomy import Taxonomy
+from agentpm.trends import (UNCLASSIFIED, LabelInfo, Labelled, categories_of, period_end, period_of, period_start,
+                            periods_between, shift, trend_table)
+
+SEVERITY_COLUMNS = ("SEV1", "SEV2", "SEV3", "SEV4", "unknown")
+TREND_QUARTERS = 8
+NOTABLE_MINIMUM = 5
+NOTABLE_MAXIMUM = 10
+OVERDUE_LISTED = 10
+#: One colour per category position, then grey for unclassified: stable between reports.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+UNCLASSIFIED_COLOUR = "#7f7f7f"
+SEVERITY_COLOURS = {"SEV1": "#b2182b", "SEV2": "#ef8a62", "SEV3": "#fddbc7", "SEV4": "#d1e5f0", "unknown": "#bdbdbd"}
+
+CAVEAT = ("Counts reflect the incidents that were reported and written up, not true failure rates: a rise can "
+          "mean more failures, more reporting or better detection, and small teams see large swings by chance. "
+          "Frequencies are shares of the quarter's incidents with 95 % Wilson intervals; a change is called "
+          "significant when a two-sided two-proportion z-test against the previous quarter gives p < 0.05, "
+          "with no correction for testing several categories at once. Model labels abstain when unsure: "
+          "those incidents are counted as unclassified, not spread over the categories.")
+
+
+# -- small numeric helpers -------------------------------------------------------------------
+
+def quantile(values: Sequence[float], q: float) -> Optional[float]:
+    """Linear-interpolation quantile (numpy's default), None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def duration(seconds: Optional[float]) -> str:
+    """45m, 3h 20m, 2d 4h: precise enough for a review table."""
+    if seconds is None:
+        return "–"
+    minutes = int(round(seconds / 60))
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def percent(share: Optional[float]) -> str:
+    return "–" if share is None else f"{100 * share:.1f} %"
+
+
+def quarter_label(text: str) -> str:
+    """Normalise a --quarter value (2026Q1, 2026q1) or refuse it with the expected shape."""
+    match = re.fullmatch(r"(\d{4})[Qq]([1-4])", text.strip())
+    if not match:
+        raise UsageError(f"--quarter {text!r}: use the form 2026Q1")
+    return f"{match[1]}Q{match[2]}"
+
+
+def default_quarter(labelled: Sequence[Labelled], as_of: date) -> str:
+    """The latest quarter with incidents that had ended by the report date."""
+    cutoff = datetime(as_of.year, as_of.month, as_of.day, tzinfo=timezone.utc)
+    quarters = {period_of(item.record.start, "quarter") for item in labelled if item.record.start is not None}
+    complete = sorted((q for q in quarters if period_end(q) <= cutoff), key=period_start)
+    if not complete:
+        raise UsageError(f"no complete quarter with dated incidents as of {as_of.isoformat()}; "
+                         "pass --quarter 2026Q1 (or --as-of a later date)")
+    return complete[-1]
+
+
+# -- the report's numbers --------------------------------------------------------------------
+
+def _category_names(taxonomy: Taxonomy) -> dict[str, str]:
+    return {**{category.id: category.name for category in taxonomy.categories}, UNCLASSIFIED: "Unclassified"}
+
+
+def _timing(items: Sequence[Labelled], category: str) -> dict[str, Any]:
+    detect = [item.record.ttd for item in items if item.record.ttd is not None]
+    resolve = [item.record.ttr for item in items if item.record.ttr is not None]
+    row: dict[str, Any] = {"category": category, "incidents": len(items)}
+    for name, values in (("detect", detect), ("resolve", resolve)):
+        median, p90 = quantile(values, 0.5), quantile(values, 0.9)
+        row[name] = {"n": len(values), "median_seconds": None if median is None else round(median, 1),
+                     "p90_seconds": None if p90 is None else round(p90, 1),
+                     "median": duration(median), "p90": duration(p90)}
+    return row
+
+
+def _actions(items: Sequence[Labelled], category: str, as_of: date) -> dict[str, Any]:
+    counts = Counter()
+    for item in items:
+        for action in item.record.actions:
+            counts["total"] += 1
+            counts[action.status] += 1
+            counts["overdue"] += action.is_overdue(as_of)
+    return {"category": category, **{key: counts[key] for key in ("total", "done", "open", "wontfix", "overdue")}}
+
+
+def build_report(labelled: Sequence[Labelled], info: LabelInfo, taxonomy: Taxonomy, quarter: Optional[str],
+                 as_of: date, files_read: int, problems: int,
+                 link: Callable[[str], str] = lambda path: path) -> dict[str, Any]:
+    """Every number of the quarterly report, JSON-ready; ``link`` maps an incident path to a link target."""
+    quarter = quarter_label(quarter) if quarter else default_quarter(labelled, as_of)
+    names = _category_names(taxonomy)
+    categories = categories_of(taxonomy)
+    impacts = {category.id: category.typical_impact for category in taxonomy.categories}
+    first = shift(quarter, "quarter", -(TREND_QUARTERS - 1))
+    # Quarters before the first report are not zero-incident quarters: they predate the data.
+    earliest = min((item.record.start for item in labelled if item.record.start is not None), default=None)
+    if earliest is not None and period_start(first) < earliest:
+        first = min(period_of(earliest, "quarter"), quarter, key=period_start)
+    table = trend_table(labelled, taxonomy, "quarter", since=period_start(first), until=period_end(quarter),
+                        first=first, last=quarter)
+    by_cell = {(row["period"], row["category"]): row for row in table.rows}
+    in_quarter = [item for item in labelled if item.record.start is not None
+                  and period_of(item.record.start, "quarter") == quarter]
+    total = len(in_quarter)
+    previous = shift(quarter, "quarter", -1)
+    if total == 0:
+        raise UsageError(f"no incidents dated in {quarter}; choose another --quarter")
+
+    headline = []
+    for category in categories:
+        row = by_cell[(quarter, category)]
+        headline.append({
+            "category": category, "name": names[category], "count": row["count"], "share": row["share"],
+            "share_low": row["share_low"], "share_high": row["share_high"],
+            "typical_impact": impacts.get(category, "Not classified: read these incidents and label them."),
+            "previous_count": by_cell[(previous, category)]["count"], "previous_share": row["previous_share"],
+            "change_pp": row["change_pp"], "p_value": row["p_value"], "significant": row["significant"],
+            "change": row["change"],
+        })
+
+    trend = {"quarters": table.periods, "totals": [table.totals[q] for q in table.periods],
+             "series": [{"category": category, "name": names[category],
+                         "counts": [by_cell[(q, category)]["count"] for q in table.periods],
+                         "shares": [by_cell[(q, category)]["share"] if table.totals[q] else None
+                                    for q in table.periods]} for category in categories]}
+
+    grouped = {category: [item for item in in_quarter if item.label == category] for category in categories}
+    severity = []
+    for category in categories:
+        counts = Counter(item.record.severity or "unknown" for item in grouped[category])
+        severity.append({"category": category, **{level: counts[level] for level in SEVERITY_COLUMNS},
+                         "total": len(grouped[category])})
+
+    timing = [_timing(grouped[category], category) for category in categories] + [_timing(in_quarter, "all")]
+    actions = [_actions(grouped[category], category, as_of) for category in categories] + [
+        _actions(in_quarter, "all", as_of)]
+    overdue = []
+    for item in in_quarter:
+        for action in item.record.actions:
+            if action.is_overdue(as_of):
+                assert action.due is not None
+                overdue.append({"due": action.due, "days_overdue": (as_of - date.fromisoformat(action.due)).days,
+                                "title": action.title, "owner": action.owner, "category": item.label,
+                                "incident_id": item.record.id, "incident_title": item.record.title,
+                                "path": item.record.path, "link": link(item.record.path)})
+    overdue.sort(key=lambda row: (row["due"], row["path"], row["title"]))
+
+    prevention = {category.id: list(category.prevention) for category in taxonomy.categories}
+    rising = [{"category": row["category"], "name": row["name"], "change": row["change"],
+               "change_pp": row["change_pp"], "p_value": row["p_value"],
+               "prevention": prevention.get(row["category"], [])}
+              for row in headline if row["significant"] and (row["change_pp"] or 0) > 0]
+
+    rank = {level: position for position, level in enumerate(SEVERITY_COLUMNS[:4])}
+    ranked = sorted((item for item in in_quarter if item.record.severity in rank),
+                    key=lambda item: (rank[item.record.severity], item.record.start, item.record.path))
+    top = [item for item in ranked if item.record.severity == "SEV1"][:NOTABLE_MAXIMUM]
+    if len(top) < NOTABLE_MINIMUM:
+        top = ranked[:max(NOTABLE_MINIMUM, len(top))]
+    notable = [{"id": item.record.id, "title": item.record.title, "date": item.record.date,
+                "severity": item.record.severity, "category": item.label, "label_source": item.source,
+                "path": item.record.path, "link": link(item.record.path)} for item in top]
+
+    in_quarter_sources = Counter(item.source for item in in_quarter)
+    return {
+        "title": f"Agent incident report {quarter}",
+        "quarter": quarter, "previous_quarter": previous, "as_of": as_of.isoformat(),
+        "period": {"start": period_start(quarter).date().isoformat(),
+                   "end": date.fromordinal(period_end(quarter).date().toordinal() - 1).isoformat()},
+        "incidents": total, "previous_incidents": table.totals.get(previous, 0),
+        "labels": {"mode": info.mode, "human_labelled": in_quarter_sources["human"],
+                   "model_labelled": in_quarter_sources["stored"] + in_quarter_sources["model"],
+                   "unclassified": sum(1 for item in in_quarter if item.label == UNCLASSIFIED)},
+        "headline": headline,
+        "trend": trend,
+        "severity": severity,
+        "timing": timing,
+        "actions": {"by_category": actions, "oldest_overdue": overdue[:OVERDUE_LISTED], "overdue_total": len(overdue)},
+        "rising": rising,
+        "notable": notable,
+        "caveat": CAVEAT,
+        "provenance": {
+            "agentpm_version": __version__, "taxonomy": {"name": taxonomy.name, "version": taxonomy.version,
+                                                         "sha256": taxonomy.sha256[:12]},
+            "model": info.model_hash, "model_used_for": info.predicted_now + info.stored,
+            "label_mode": info.mode, "files_read": files_read, "problems_skipped": problems,
+            "incidents_loaded": len(labelled),
+            "labels_all": {"human_labelled": info.human, "model_labelled": info.model,
+                           "unclassified": info.unclassified},
+        },
+    }
+
+
+# -- charts ----------------------------------------------------------------------------------
+
+def _colours(categories: Sequence[str]) -> dict[str, str]:
+    return {category: (UNCLASSIFIED_COLOUR if category == UNCLASSIFIED else PALETTE[index % len(PALETTE)])
+            for index, category in enumerate(categories)}
+
+
+def _svg(figure: Any) -> str:
+    import io
+
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": f"agentpm {__version__}"})
+    return buffer.getvalue()
+
+
+def charts(report: dict[str, Any]) -> dict[str, str]:
+    """``{"trend": svg, "severity": svg}``: complete SVG documents, byte-for-byte reproducible."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    style = {"svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False,
+             "axes.spines.right": False, "figure.dpi": 72}
+    categories = [series["category"] for series in report["trend"]["series"]]
+    colours = _colours(categories)
+    out = {}
+    quarters = report["trend"]["quarters"]
+    with matplotlib.rc_context({**style, "svg.hashsalt": "agentpm-trend"}):
+        figure, axes = plt.subplots(figsize=(8.4, 4.4))
+        # Equal shares draw lines on top of each other: distinct markers keep each one findable.
+        markers = "osD^vP*Xh"
+        for index, series in enumerate(report["trend"]["series"]):
+            if series["category"] == UNCLASSIFIED and not any(series["counts"]):
+                continue
+            values = [float("nan") if share is None else 100 * share for share in series["shares"]]
+            axes.plot(quarters, values, marker=markers[index % len(markers)], markersize=4.5, linewidth=1.6, color=colours[series["category"]],
+                      label=series["name"], linestyle="--" if series["category"] == UNCLASSIFIED else "-")
+        axes.set_ylabel("share of the quarter's incidents (%)")
+        axes.set_ylim(bottom=0)
+        axes.grid(axis="y", color="#dddddd", linewidth=0.6)
+        axes.set_title(f"Share of incidents by category, {quarters[0]}–{quarters[-1]}", loc="left")
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False, fontsize=8)
+        figure.tight_layout()
+        out["trend"] = _svg(figure)
+        plt.close(figure)
+    with matplotlib.rc_context({**style, "svg.hashsalt": "agentpm-severity"}):
+        rows = [row for row in report["severity"] if row["category"] != UNCLASSIFIED or row["total"]]
+        names = {series["category"]: series["name"] for series in report["trend"]["series"]}
+        figure, axes = plt.subplots(figsize=(8.4, 0.45 * len(rows) + 1.2))
+        labels = [names[row["category"]] for row in rows][::-1]
+        left = [0] * len(rows)
+        for level in SEVERITY_COLUMNS:
+            widths = [row[level] for row in rows][::-1]
+            if not any(widths):
+                continue
+            axes.barh(labels, widths, left=left, color=SEVERITY_COLOURS[level], label=level, edgecolor="white",
+                      linewidth=0.5)
+            left = [a + b for a, b in zip(left, widths)]
+        axes.set_xlabel(f"incidents in {report['quarter']}")
+        axes.set_title(f"Severity by category, {report['quarter']}", loc="left")
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        figure.tight_layout()
+        out["severity"] = _svg(figure)
+        plt.close(figure)
+    return out
+
+
+_ID_ATTRIBUTE = re.compile(r'\bid="([^"]+)"')
+
+
+def inline_svg(svg: str, prefix: str) -> str:
+    """An SVG document made fit to sit inside HTML: no XML prolog, no metadata, ids unique per chart,
+    and a width that follows the page."""
+    body = svg[svg.index("<svg"):]
+    body = re.sub(r"<metadata>.*?</metadata>\s*", "", body, flags=re.S)
+    ids = set(_ID_ATTRIBUTE.findall(body))
+    body = _ID_ATTRIBUTE.sub(lambda m: f'id="{prefix}-{m[1]}"', body)
+    body = re.sub(r'(url\(#|href="#)([^")]+)', lambda m: m[1] + (f"{prefix}-{m[2]}" if m[2] in ids else m[2]), body)
+    body = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 role="img" class="chart"', body, count=1)
+    return body.strip() + "\n"
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+
+
+def md(text: Any) -> str:
+    """Incident text made inert in a Markdown table cell: no markup, no raw HTML, no line breaks."""
+    if text is None:
+        return ""
+    value = " ".join(str(text).split())
+    value = _MD_SPECIAL.sub(r"\\\1", value)
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _context(report: dict[str, Any]) -> dict[str, Any]:
+    return {"r": report, "pct": percent, "md": md, "dur": duration,
+            "names": {series["category"]: series["name"] for series in report["trend"]["series"]}}
+
+
+def render_report(report: dict[str, Any], output_format: str, chart_files: Optional[dict[str, str]] = None,
+                  svgs: Optional[dict[str, str]] = None, templates: Any = None) -> str:
+    """Markdown (``chart_files``: chart name → relative file name, or None to leave charts out),
+    self-contained HTML (``svgs`` inline), or JSON."""
+    from agentpm.templating import render
+
+    if output_format == "json":
+        return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    context = _context(report)
+    if output_format == "md":
+        return render("report.md.j2", {**context, "chart_files": chart_files or {}}, folder=templates)
+    if output_format == "html":
+        from markupsafe import Markup
+
+        inline = {name: Markup(inline_svg(svg, f"chart-{name}")) for name, svg in (svgs or {}).items()}
+        return render("report.html.j2", {**context, "svgs": inline}, folder=templates)
+    raise UsageError(f"--format {output_format!r}: choose md, html or json")

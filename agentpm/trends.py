@@ -1,0 +1,379 @@
+"""How often each failure pattern happened, per period, with honest uncertainty.
+
+Which label counts, per incident (``auto``): the human ``category``, else a stored
+``prediction``, else the model's prediction made now. Abstentions are ``unclassified``
+and are counted like a category, never dropped. Shares get 95 % Wilson intervals (they
+stay inside 0..1 and behave at small counts, unlike the normal approximation); a change
+against the previous period is called significant only when a two-sided pooled
+two-proportion z-test gives p < 0.05.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from agentpm.cache import ParseCache, Record
+from agentpm.errors import UsageError
+from agentpm.parsing import parse_file
+from agentpm.taxonomy import Taxonomy
+
+UNCLASSIFIED = "unclassified"
+LABEL_MODES = ("auto", "human", "predicted")
+PERIODS = ("quarter", "month", "year")
+#: two-sided 95 % normal quantile
+Z95 = 1.959963984540054
+ALPHA = 0.05
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+def wilson(successes: int, total: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion; (0, 1) when there is no data at all."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    # Clamp rounding noise at the ends (k = 0 or k = n give exactly 0 or 1).
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def two_proportion_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """Pooled two-proportion z-test of k2/n2 against k1/n1: (z, two-sided p)."""
+    if n1 <= 0 or n2 <= 0:
+        return 0.0, 1.0
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 0.0, 1.0
+    z = (k2 / n2 - k1 / n1) / se
+    return z, math.erfc(abs(z) / math.sqrt(2))
+
+
+# -- periods --------------------------------------------------------------------------------
+
+def period_of(instant: datetime, by: str) -> str:
+    """``2026Q1``, ``2026-03`` or ``2026`` for a UTC instant."""
+    if by == "quarter":
+        return f"{instant.year}Q{(instant.month - 1) // 3 + 1}"
+    if by == "month":
+        return f"{instant.year}-{instant.month:02d}"
+    return f"{instant.year}"
+
+
+_QUARTER = re.compile(r"^(\d{4})[Qq]([1-4])$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+def period_start(label: str) -> datetime:
+    """First instant (UTC) of a period label of any kind."""
+    if match := _QUARTER.match(label):
+        return datetime(int(match[1]), 3 * int(match[2]) - 2, 1, tzinfo=timezone.utc)
+    if (match := _MONTH.match(label)) and 1 <= int(match[2]) <= 12:
+        return datetime(int(match[1]), int(match[2]), 1, tzinfo=timezone.utc)
+    if match := _YEAR.match(label):
+        return datetime(int(match[1]), 1, 1, tzinfo=timezone.utc)
+    raise ValueError(label)
+
+
+def _ordinal(label: str, by: str) -> int:
+    start = period_start(label)
+    if by == "quarter":
+        return start.year * 4 + (start.month - 1) // 3
+    if by == "month":
+        return start.year * 12 + start.month - 1
+    return start.year
+
+
+def _from_ordinal(number: int, by: str) -> str:
+    if by == "quarter":
+        return f"{number // 4}Q{number % 4 + 1}"
+    if by == "month":
+        return f"{number // 12}-{number % 12 + 1:02d}"
+    return str(number)
+
+
+def period_end(label: str) -> datetime:
+    """First instant after the period (exclusive end)."""
+    by = "quarter" if _QUARTER.match(label) else ("month" if _MONTH.match(label) else "year")
+    return period_start(_from_ordinal(_ordinal(label, by) + 1, by))
+
+
+def periods_between(first: str, last: str, by: str) -> list[str]:
+    """Every period from ``first`` to ``last`` inclusive, so empty ones show as zeros."""
+    return [_from_ordinal(number, by) for number in range(_ordinal(first, by), _ordinal(last, by) + 1)]
+
+
+def shift(label: str, by: str, steps: int) -> str:
+    return _from_ordinal(_ordinal(label, by) + steps, by)
+
+
+def parse_bound(text: str, option: str, end: bool) -> datetime:
+    """A --since/--until value: a date (YYYY-MM-DD) or a period (2026Q1, 2026-03, 2026), in UTC.
+
+    ``end`` gives the exclusive end of the day or period, so --until is inclusive.
+    """
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.fromordinal(day.toordinal() + (1 if end else 0)).replace(tzinfo=timezone.utc)
+        return period_end(value) if end else period_start(value)
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: not a date or period; use YYYY-MM-DD, 2026Q1, 2026-03 or 2026") from None
+
+
+# -- which label counts -----------------------------------------------------------------------
+
+@dataclass
+class Labelled:
+    record: Record
+    label: str  # a taxonomy id, or UNCLASSIFIED
+    source: str  # human | stored | model | none
+
+
+@dataclass
+class LabelInfo:
+    """How each incident got its label: every output states these counts."""
+
+    mode: str
+    human: int = 0
+    stored: int = 0
+    predicted_now: int = 0
+    unclassified: int = 0
+    model_hash: Optional[str] = None
+
+    @property
+    def model(self) -> int:
+        return self.stored + self.predicted_now
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "human_labelled": self.human, "model_labelled": self.model,
+                "stored_predictions": self.stored, "predicted_now": self.predicted_now,
+                "unclassified": self.unclassified, "model": self.model_hash}
+
+    def sentence(self, total: int) -> str:
+        return (f"{total} incidents: {self.human} human-labelled, {self.model} model-labelled "
+                f"({self.stored} stored, {self.predicted_now} predicted now), {self.unclassified} unclassified")
+
+
+def quick_model_hash(path: Path | str) -> Optional[str]:
+    """The model's hash without loading it (None when there is no model there)."""
+    from agentpm.model import MANIFEST, WEIGHTS, model_hash
+
+    folder = Path(path)
+    if folder.is_file():
+        folder = folder.parent
+    try:
+        return model_hash((folder / MANIFEST).read_bytes(), (folder / WEIGHTS).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+_WORKER_MODEL: Any = None
+
+
+def _predict_file(path: str) -> dict[str, Any]:
+    result = parse_file(path)
+    if result.incident is None:
+        return {"category": None, "reason": "unreadable"}
+    prediction = _WORKER_MODEL.predict(result.incident)
+    return {"category": prediction.category, "reason": prediction.reason,
+            "confidence": round(prediction.confidence, 6)}
+
+
+def _predict_all(paths: list[str], model: Any, progress: Optional[Callable[[int, int], None]],
+                 workers: Optional[int]) -> list[dict[str, Any]]:
+    global _WORKER_MODEL
+    import os
+
+    from agentpm.cache import PARALLEL_MINIMUM
+
+    _WORKER_MODEL = model
+    total = len(paths)
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    results: list[dict[str, Any]] = []
+    if count > 1 and total >= PARALLEL_MINIMUM // 4:
+        import multiprocessing
+
+        # Forked workers share the loaded model's arrays copy-on-write.
+        with multiprocessing.get_context("fork").Pool(count) as pool:
+            for number, result in enumerate(pool.imap(_predict_file, paths, chunksize=50), 1):
+                results.append(result)
+                if progress and (number % 100 == 0 or number == total):
+                    progress(number, total)
+        return results
+    for number, path in enumerate(paths, 1):
+        results.append(_predict_file(path))
+        if progress:
+            progress(number, total)
+    return results
+
+
+def resolve_labels(records: Sequence[Record], mode: str, taxonomy: Taxonomy, model_path: Path | str,
+                   cache: Optional[ParseCache] = None, progress: Optional[Callable[[int, int], None]] = None,
+                   workers: Optional[int] = None) -> tuple[list[Labelled], LabelInfo]:
+    """Give every record the label that counts under ``mode`` (auto | human | predicted).
+
+    The model is loaded only when some record needs a prediction made now; predictions made
+    now are cached by file and model hash.
+    """
+    if mode not in LABEL_MODES:
+        raise UsageError(f"--labels {mode!r}: choose one of {', '.join(LABEL_MODES)}")
+    info = LabelInfo(mode=mode)
+    labelled: list[Labelled] = []
+    needed: list[int] = []
+    for record in records:
+        if mode != "predicted" and record.category is not None:
+            labelled.append(Labelled(record, record.category, "human"))
+        elif mode != "human" and record.prediction is not None:
+            labelled.append(Labelled(record, record.prediction.category or UNCLASSIFIED,
+                                     "stored" if record.prediction.category else "none"))
+        elif mode == "human":
+            labelled.append(Labelled(record, UNCLASSIFIED, "none"))
+        else:
+            needed.append(len(labelled))
+            labelled.append(Labelled(record, UNCLASSIFIED, "none"))
+    info.model_hash = quick_model_hash(model_path)
+    if needed:
+        cache = cache or ParseCache(None)
+        known = cache.predictions(info.model_hash) if info.model_hash else {}
+        missing = []
+        for index in needed:
+            record = labelled[index].record
+            hit = known.get(record.key)
+            if hit is not None and hit[0] == record.size and hit[1] == record.mtime_ns:
+                labelled[index].label = hit[2]["category"] or UNCLASSIFIED
+            else:
+                missing.append(index)
+        if missing:
+            from agentpm.classify import model_for
+
+            model = model_for(model_path, taxonomy)
+            info.model_hash = model.hash
+            results = _predict_all([labelled[i].record.path for i in missing], model, progress, workers)
+            rows = []
+            for index, result in zip(missing, results):
+                labelled[index].label = result["category"] or UNCLASSIFIED
+                record = labelled[index].record
+                rows.append((record.key, record.size, record.mtime_ns, result))
+            cache.put_predictions(model.hash, rows)
+        for index in needed:
+            if labelled[index].label != UNCLASSIFIED:
+                labelled[index].source = "model"
+        info.predicted_now = sum(1 for index in needed if labelled[index].source == "model")
+    info.human = sum(1 for item in labelled if item.source == "human")
+    info.stored = sum(1 for item in labelled if item.source == "stored")
+    info.unclassified = sum(1 for item in labelled if item.label == UNCLASSIFIED)
+    return labelled, info
+
+
+# -- trend rows -----------------------------------------------------------------------------
+
+@dataclass
+class TrendTable:
+    rows: list[dict[str, Any]]
+    periods: list[str]
+    categories: list[str]
+    undated: int = 0
+    outside: int = 0
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+def categories_of(taxonomy: Taxonomy) -> list[str]:
+    """Taxonomy ids in its order, then ``unclassified`` (always shown)."""
+    return [*taxonomy.ids, UNCLASSIFIED]
+
+
+def counts_by_period(labelled: Sequence[Labelled], by: str, since: Optional[datetime] = None,
+                     until: Optional[datetime] = None) -> tuple[Any, int, int]:
+    """A pandas frame of (period, label, source) for dated incidents in range; undated and out-of-range counts."""
+    import pandas as pd
+
+    periods, labels, sources = [], [], []
+    undated = outside = 0
+    for item in labelled:
+        start = item.record.start
+        if start is None:
+            undated += 1
+            continue
+        if (since and start < since) or (until and start >= until):
+            outside += 1
+            continue
+        periods.append(period_of(start, by))
+        labels.append(item.label)
+        sources.append(item.source)
+    return pd.DataFrame({"period": periods, "category": labels, "source": sources}), undated, outside
+
+
+def trend_table(labelled: Sequence[Labelled], taxonomy: Taxonomy, by: str = "quarter",
+                since: Optional[datetime] = None, until: Optional[datetime] = None,
+                first: Optional[str] = None, last: Optional[str] = None) -> TrendTable:
+    """One row per period and category, empty periods included, with shares, intervals and changes.
+
+    The periods run from ``first`` (else the --since period, else the earliest incident)
+    to ``last`` (else the --until period, else the latest incident).
+    """
+    if by not in PERIODS:
+        raise UsageError(f"--by {by!r}: choose one of {', '.join(PERIODS)}")
+    frame, undated, outside = counts_by_period(labelled, by, since, until)
+    categories = categories_of(taxonomy)
+    known = set(categories)
+    frame.loc[~frame["category"].isin(known), "category"] = UNCLASSIFIED
+    if first is None:
+        first = period_of(since, by) if since else (min(frame["period"], key=lambda p: _ordinal(p, by))
+                                                     if len(frame) else None)
+    if last is None:
+        last = period_of(datetime.fromtimestamp(until.timestamp() - 1, timezone.utc), by) if until else (
+            max(frame["period"], key=lambda p: _ordinal(p, by)) if len(frame) else None)
+    if first is None or last is None:
+        return TrendTable([], [], categories, undated, outside)
+    periods = periods_between(first, last, by)
+    counts = frame.groupby(["period", "category"]).size()
+    by_source = frame.groupby(["period", "category", "source"]).size()
+    totals = frame.groupby("period").size()
+    rows = []
+    previous: Optional[str] = None
+    for period in periods:
+        total = int(totals.get(period, 0))
+        for category in categories:
+            count = int(counts.get((period, category), 0))
+            low, high = wilson(count, total)
+            row: dict[str, Any] = {
+                "period": period, "category": category, "count": count, "period_total": total,
+                "share": round(count / total, 4) if total else 0.0,
+                "share_low": round(low, 4), "share_high": round(high, 4),
+                "human_labelled": int(by_source.get((period, category, "human"), 0)),
+                "model_labelled": int(by_source.get((period, category, "stored"), 0)
+                                      + by_source.get((period, category, "model"), 0)),
+            }
+            row.update(change(count, total, previous, category, counts, totals))
+            rows.append(row)
+        previous = period
+    return TrendTable(rows, periods, categories, undated, outside,
+                      {period: int(totals.get(period, 0)) for period in periods})
+
+
+def change(count: int, total: int, previous: Optional[str], category: str, counts: Any, totals: Any) -> dict[str, Any]:
+    """Change in share against the previous period, in percentage points, with its test."""
+    before_total = int(totals.get(previous, 0)) if previous else 0
+    if previous is None or before_total == 0 or total == 0:
+        return {"previous_share": None, "change_pp": None, "p_value": None, "significant": False,
+                "change": "no earlier data" if total else "no incidents"}
+    before = int(counts.get((previous, category), 0))
+    difference = 100 * (count / total - before / before_total)
+    _, p_value = two_proportion_test(before, before_total, count, total)
+    significant = p_value < ALPHA
+    if significant:
+        text = f"{'up' if difference > 0 else 'down'} {abs(difference):.1f} pp"
+    else:
+        text = "no significant change"
+    return {"previous_share": round(before / before_total, 4), "change_pp": round(difference, 2),
+            "p_value": round(p_value, 4), "significant": significant, "change": text}
