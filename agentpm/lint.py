@@ -17,6 +17,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional, Sequence
 
+from agentpm.corpus import check_against_taxonomy, discover
 from agentpm.errors import UsageError
 from agentpm.incident import SECTION_FIELD_ALIASES, SECTIONS, Incident
 from agentpm.parsing import canonical_section, decode_text, parse_file
@@ -51,10 +52,10 @@ _RULE_LIST = [
     Rule("PM008", "timezone-missing", "warning",
          "A time without a time zone is read as UTC, which silently shifts durations written in local time."),
     Rule("PM009", "root-cause-missing", "error",
-         "A final post-mortem without a Root cause section has not established what to fix or how to label it "
-         "(drafts get PM010 instead)."),
+         "A final post-mortem written in sections but without a Root cause section has not established what to "
+         "fix or how to label it (drafts and free-form write-ups get the PM010 warning instead)."),
     Rule("PM010", "section-missing", "warning",
-         "Post-mortems (any status) should state summary, impact, root cause and what was changed; "
+         "A post-mortem (a file with a status) should state summary, impact, root cause and what was changed; "
          "a warning because real write-ups vary and drafts are still being written."),
     Rule("PM011", "section-unfilled", "error",
          "A section that still holds only the template guidance (or TODO) reads as written but says nothing."),
@@ -294,7 +295,8 @@ _HUMAN_ONLY = (r"forgot|neglected|overlooked|messed\s+up|screwed\s+up|dropped\s+
                r"did\s+not\s+bother|should\s+have\s+known|was\s+careless")
 _PERSON_HANDLE = re.compile(r"(?<![\w@])(?P<who>" + _HANDLE + r")" + _GAP + r"\s+(?P<verb>" + _ANY_FAILURE + r")\b",
                             re.IGNORECASE)
-_PERSON_NAME = re.compile(r"(?<![\w@.-])(?P<who>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)" + _GAP + r"\s+(?P<verb>" + _HUMAN_ONLY
+_NAME_WORD = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+"
+_PERSON_NAME = re.compile(r"(?<![\w@.-])(?P<who>" + _NAME_WORD + r"(?:\s+" + _NAME_WORD + r")?)" + _GAP + r"\s+(?P<verb>" + _HUMAN_ONLY
                           + r")\b")
 _NOT_NAMES = {
     "the", "this", "that", "these", "those", "it", "its", "we", "they", "he", "she", "i", "you", "our", "their",
@@ -305,7 +307,8 @@ _NOT_NAMES = {
 
 _SUGGEST_SHOULD = ("replace '{phrase}' with what was true at the time and why it made sense then, e.g. "
                    "'X was not in place' or 'the process did not require X', and the condition that allowed it")
-_SUGGEST_COULD = "name the control that was missing: 'no check existed that would have caught it' → 'X was not in place'"
+_SUGGEST_COULD = ("name the control that was missing and why it was missing, e.g. 'no test covered X because …', "
+                  "instead of what could have prevented it")
 _SUGGEST_FAILED = ("make the system the subject: 'the runbook did not include this step' or 'nothing checked that it "
                    "happened', not '{who} {verb} to'")
 _SUGGEST_ADJECTIVE = ("describe the action and its conditions (time pressure, a missing guardrail, an unclear interface) "
@@ -313,10 +316,13 @@ _SUGGEST_ADJECTIVE = ("describe the action and its conditions (time pressure, a 
 _SUGGEST_HUMAN_ERROR = ("describe the system condition that allowed the action: which check, default, interface or "
                         "missing guardrail made the mistake easy to make and hard to notice")
 _SUGGEST_PERSON = ("make the system or the decision the subject: 'the deploy tool allowed this without a check' "
-                   "rather than '{who} {verb}'; names belong in the timeline only as roles")
+                   "rather than '{who} {verb}'; refer to people by role, if at all")
 
 
-def _wording_findings(path: str, blocks: Sequence[_Block], raw_text: str, located: bool) -> list[Finding]:
+def _wording_findings(path: str, blocks: Sequence[_Block], raw_text: str, located: bool,
+                      system_words: frozenset[str] = frozenset()) -> list[Finding]:
+    """Blame-language findings; ``system_words`` are words of the incident's systems and tools,
+    which are never people ("Claude forgot the instructions" is about a model)."""
     findings: list[Finding] = []
     for block in blocks:
         if block.section == "title":
@@ -343,7 +349,7 @@ def _wording_findings(path: str, blocks: Sequence[_Block], raw_text: str, locate
             words = match.group("who").split()
             while words and words[0].lower() in _NOT_NAMES:
                 words.pop(0)  # "Then Alice forgot": the name is the word after the sentence opener
-            if not words:
+            if not words or any(word.lower() in system_words for word in words):
                 continue
             who, verb = " ".join(words), " ".join(match.group("verb").split())
             add("PM017", match, f"a named person ({who}) is the subject of '{verb}'",
@@ -491,7 +497,9 @@ def lint_incident(incident: Incident, text: str, taxonomy: Optional[Taxonomy], t
     if status in _POST_MORTEM_STATUSES:
         has = set(present) | set(incident.sections)
         if "root_cause" not in has:
-            if status == "final":
+            # Three or more standard sections: a post-mortem written to the skeleton, not a free-form note.
+            structured = len(has & set(SECTIONS)) >= 3
+            if status == "final" and structured:
                 add("PM009", "final post-mortem has no Root cause section", 1,
                     "add '## Root cause': the conditions that made the failure possible, not who triggered it")
             else:
@@ -523,7 +531,9 @@ def lint_incident(incident: Incident, text: str, taxonomy: Optional[Taxonomy], t
                 "finish it, move the due date with a reason, or mark it wontfix")
 
     # Wording.
-    findings.extend(_wording_findings(path, blocks, text, located=markdown))
+    system_words = frozenset(word for name in [*incident.systems, *incident.tools]
+                             for word in re.split(r"[^a-z]+", name.lower()) if word)
+    findings.extend(_wording_findings(path, blocks, text, located=markdown, system_words=system_words))
 
     # Category hints.
     if taxonomy is not None and incident.category in taxonomy and status in _POST_MORTEM_STATUSES:
@@ -571,8 +581,6 @@ def _item_line(text: str, title: str, fallback: Optional[int]) -> Optional[int]:
 def lint_paths(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None, today: Optional[date] = None,
                select: Optional[set[str]] = None, ignore: Optional[set[str]] = None) -> LintResult:
     """Lint every incident file under ``paths``; one bad file never stops the rest."""
-    from agentpm.corpus import check_against_taxonomy, discover
-
     today = today or datetime.now(timezone.utc).date()
     files, missing = discover(paths)
     result = LintResult()
@@ -581,7 +589,7 @@ def lint_paths(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None,
     first_with_id: dict[str, tuple[str, Optional[int]]] = {}
     for path in files:
         result.files_checked += 1
-        found = _lint_one(path, taxonomy, today, first_with_id, check_against_taxonomy)
+        found = _lint_one(path, taxonomy, today, first_with_id)
         result.findings.extend(_filtered(found, select, ignore))
     result.findings.sort(key=lambda f: (f.file, f.line or 0, f.rule))
     return result
@@ -596,7 +604,7 @@ _TIME_ORDER = re.compile(r"^(detected|resolved) is before")
 
 
 def _lint_one(path: Path, taxonomy: Optional[Taxonomy], today: date,
-              first_with_id: dict[str, tuple[str, Optional[int]]], check_against_taxonomy: Any) -> list[Finding]:
+              first_with_id: dict[str, tuple[str, Optional[int]]]) -> list[Finding]:
     shown = str(path)
     parsed = parse_file(path)
     if parsed.incident is None:
@@ -607,11 +615,10 @@ def _lint_one(path: Path, taxonomy: Optional[Taxonomy], today: date,
             suggestion = ("dates are compared in UTC: check both values and their time zones"
                           if rule == "PM007" else None)
             findings.append(Finding(shown, problem.line, rule, RULES[rule].severity, problem.message, suggestion))
-        try:
-            disabled, _ = _suppressed(decode_text(path.read_bytes()), shown)
-        except Exception:  # noqa: BLE001 - an unreadable file has no suppressions to honour
-            disabled = set()
-        return [finding for finding in findings if finding.rule == "PM001" or finding.rule not in disabled]
+        if any(finding.rule == "PM001" for finding in findings):
+            return findings  # nothing could be read, so there are no suppressions to honour
+        disabled, _ = _suppressed(decode_text(path.read_bytes()), shown)
+        return [finding for finding in findings if finding.rule not in disabled]
     incident = parsed.incident
     text = decode_text(path.read_bytes())
     findings = []

@@ -23,8 +23,9 @@ from agentpm.taxonomy import Taxonomy
 #: Longest slug kept in a file name; long titles are cut at a word boundary.
 MAX_SLUG = 60
 TEMPLATES = {"md": "postmortem.md.j2", "yaml": "postmortem.yaml.j2"}
-_ID_LINE = re.compile(r"""^[ \t]*["']?id["']?[ \t]*:[ \t]*["']?([^"'\s,#][^"',#\n]*?)["']?[ \t]*,?[ \t]*(?:#.*)?$""",
-                      re.MULTILINE | re.IGNORECASE)
+# `id:` at the top level of YAML or front matter, and `"id": "..."` anywhere in JSON.
+_YAML_ID = re.compile(r"""^id[ \t]*:[ \t]*["']?([^"'#\n]+?)["']?[ \t]*(?:#.*)?$""", re.MULTILINE)
+_JSON_ID = re.compile(r'"id"\s*:\s*"([^"\n]+)"')
 #: Only the head of each file is read for its id: ids sit at the top, and a corpus of
 #: thousands of files must not be read in full just to pick a number.
 _ID_SCAN_BYTES = 4096
@@ -90,7 +91,7 @@ def existing_ids(folder: Path) -> set[str]:
                 head = stream.read(_ID_SCAN_BYTES).decode("utf-8", "ignore")
         except OSError:
             continue  # an unreadable file has no id to collide with; `agentpm validate` reports it
-        found.update(match.group(1).strip() for match in _ID_LINE.finditer(head))
+        found.update(match.group(1).strip() for pattern in (_YAML_ID, _JSON_ID) for match in pattern.finditer(head))
     return found
 
 

@@ -170,7 +170,7 @@ def build_pipeline(settings: dict[str, Any], temperature: float = 1.0) -> Pipeli
 def _block_matrices(train_texts: np.ndarray, test_texts: np.ndarray, char_range: tuple[int, int]):
     """Fitted-on-train TF-IDF blocks for one fold (shared across C and weights in the search)."""
     blocks = []
-    for name, channel, analyzer in BLOCKS:
+    for _, channel, analyzer in BLOCKS:
         column = 0 if channel == "cause" else 1
         vectorizer = _vectorizer(analyzer, WORD_NGRAM_RANGE if analyzer == "word" else char_range)
         blocks.append((channel, vectorizer.fit_transform(train_texts[:, column]), vectorizer.transform(test_texts[:, column])))

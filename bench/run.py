@@ -10,7 +10,6 @@ a pass/fail test: targets live in benchmarks, not in unit tests.
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import statistics
 import subprocess
