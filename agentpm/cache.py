@@ -177,7 +177,8 @@ class ParseCache:
         return self.db is not None
 
     def get(self, key: str, size: int, mtime_ns: int) -> Optional[dict[str, Any]]:
-        row = self.rows.get(key)
+        # Each file is looked up once per run: dropping the text keeps peak memory down.
+        row = self.rows.pop(key, None)
         if row is None or row[0] != size or row[1] != mtime_ns:
             return None
         try:
@@ -266,6 +267,14 @@ def _parse_all(paths: list[str], progress: Optional[Callable[[int, int], None]],
     return results
 
 
+def _known_labels(record: Record, known: set[str]) -> bool:
+    # check_against_taxonomy rebuilds the id list on every call; this skips it for clean records.
+    return ((record.category is None or record.category in known)
+            and all(other in known for other in record.secondary)
+            and (record.prediction is None or record.prediction.category is None
+                 or record.prediction.category in known))
+
+
 def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None,
                  cache: Optional[ParseCache] = None, progress: Optional[Callable[[int, int], None]] = None,
                  workers: Optional[int] = None) -> Records:
@@ -279,8 +288,12 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
     out = Records(problems=list(problems))
     entries: list[Optional[tuple[str, str, int, int, dict[str, Any]]]] = []
     misses: list[int] = []
+    keys: list[str] = []
+    cwd = os.getcwd()  # os.path.abspath would ask for it once per file
     for path in files:
-        shown, key = str(path), os.path.abspath(path)
+        shown = str(path)
+        key = os.path.normpath(os.path.join(cwd, shown))
+        keys.append(key)
         try:
             info = os.stat(key)
             size, mtime_ns = info.st_size, info.st_mtime_ns
@@ -296,13 +309,14 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
     parsed = _parse_all([str(files[index]) for index in misses], progress, workers)
     fresh = []
     for index, (size, mtime_ns, data) in zip(misses, parsed):
-        shown, key = str(files[index]), os.path.abspath(files[index])
+        shown, key = str(files[index]), keys[index]
         entries[index] = (shown, key, size, mtime_ns, data)
         fresh.append((key, size, mtime_ns, data))
     cache.put_many(fresh)
     out.parsed = len(misses)
     out.files_read = len(files)
     first_with_id: dict[str, Record] = {}
+    known = set(taxonomy.ids) if taxonomy else set()
     for entry in entries:
         assert entry is not None
         shown, key, size, mtime_ns, data = entry
@@ -311,7 +325,9 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
             continue
         record = Record.from_data(data["record"], shown, key, size, mtime_ns)
         # Same checks and messages as load_corpus, so `validate` and `report` agree on what is skipped.
-        found = check_against_taxonomy(record, taxonomy) if taxonomy else []  # type: ignore[arg-type]
+        found: list[Problem] = []
+        if taxonomy and not _known_labels(record, known):
+            found = check_against_taxonomy(record, taxonomy)  # type: ignore[arg-type]
         if record.id is not None:
             earlier = first_with_id.get(record.id)
             if earlier is not None:

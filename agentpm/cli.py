@@ -384,7 +384,8 @@ def model_train(
     """Train the classifier on a labelled corpus and write a weights-only model folder.
 
     Settings are chosen by stratified 5-fold cross-validation; the temperature and the
-    abstention threshold (labelled reports at least 95 % correct) come from the out-of-fold
+    abstention threshold (labelled reports at least 95 % correct, by the lower end of a 95 %
+    Wilson interval) come from the out-of-fold
     scores. Set SOURCE_DATE_EPOCH for a reproducible training date.
 
     Example: agentpm model train --corpus corpus/ -o models/ours

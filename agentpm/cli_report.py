@@ -155,9 +155,9 @@ def trends_command(
             lines = [f"# Incidents by {by.value} and category", "", summary + f" (labels: {labels.value}).", "",
                      "| Period | Category | Count | Share | 95 % CI | Change vs previous |",
                      "|---|---|---:|---:|---:|---|"]
-            for row in shown:
+            for row, full in zip(shown, rows):
                 change = row["change"] if row["change_pp"] is None else f"{row['change']} ({row['change_pp']:+.1f} pp)"
-                lines.append(f"| {row['period']} | {row['category']} | {row['count']} | {row['share_text']} | "
+                lines.append(f"| {full['period']} | {row['category']} | {row['count']} | {row['share_text']} | "
                              f"{row['ci']} | {change} |")
             sys.stdout.write("\n".join(lines) + "\n")
         else:
@@ -214,7 +214,7 @@ def report_command(
     HTML is one self-contained file (inline SVG and CSS, no scripts, no network). Files
     with problems are skipped, listed on stderr, and counted in the report's footer.
 
-    Example: agentpm report corpus/ --quarter 2026Q3 -o reports/2026Q3.html
+    Example: agentpm report corpus/ --quarter 2026Q3 -o 2026Q3.html
     """
     from agentpm.reporting import charts, quarter_label, render_report
 

@@ -18,7 +18,7 @@ from agentpm import __version__
 from agentpm.errors import UsageError
 from agentpm.taxonomy import Taxonomy
 from agentpm.trends import (UNCLASSIFIED, LabelInfo, Labelled, categories_of, period_end, period_of, period_start,
-                            periods_between, shift, trend_table)
+                            shift, trend_table)
 
 SEVERITY_COLUMNS = ("SEV1", "SEV2", "SEV3", "SEV4", "unknown")
 TREND_QUARTERS = 8
@@ -146,7 +146,7 @@ def build_report(labelled: Sequence[Labelled], info: LabelInfo, taxonomy: Taxono
             "category": category, "name": names[category], "count": row["count"], "share": row["share"],
             "share_low": row["share_low"], "share_high": row["share_high"],
             "typical_impact": impacts.get(category, "Not classified: read these incidents and label them."),
-            "previous_count": by_cell[(previous, category)]["count"], "previous_share": row["previous_share"],
+            "previous_count": by_cell[(previous, category)]["count"] if (previous, category) in by_cell else 0, "previous_share": row["previous_share"],
             "change_pp": row["change_pp"], "p_value": row["p_value"], "significant": row["significant"],
             "change": row["change"],
         })

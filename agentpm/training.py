@@ -237,9 +237,23 @@ def search(data: TrainingSet, progress: Optional[Callable[[str], None]] = None) 
     return {"chosen": chosen, "results": results, "oof_scores": scores[best], "folds": CV_FOLDS}
 
 
+def wilson_lower(successes: int, total: int, z: float = 1.96) -> float:
+    """Lower end of the Wilson score interval for a proportion."""
+    if total == 0:
+        return 0.0
+    p = successes / total
+    centre = p + z * z / (2 * total)
+    spread = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return float((centre - spread) / (1 + z * z / total))
+
+
 def choose_threshold(probabilities: np.ndarray, labels: np.ndarray, words: np.ndarray,
                      target: float = TARGET_PRECISION, margin: float = MARGIN) -> dict[str, float]:
-    """The lowest confidence threshold whose labelled reports are at least ``target`` correct."""
+    """The lowest confidence threshold whose labelled reports are at least ``target`` correct.
+
+    "At least" is read strictly: the lower end of the 95 % Wilson interval of the out-of-fold
+    precision must reach the target, so the threshold does not rest on a handful of lucky folds.
+    """
     top = probabilities.max(axis=1)
     ordered = np.sort(probabilities, axis=1)
     gap = ordered[:, -1] - ordered[:, -2]
@@ -247,7 +261,7 @@ def choose_threshold(probabilities: np.ndarray, labels: np.ndarray, words: np.nd
     eligible = (words >= MIN_WORDS) & (gap >= margin)
     for threshold in np.round(np.arange(0.20, 0.991, 0.01), 2):
         covered = eligible & (top >= threshold)
-        if covered.sum() and correct[covered].mean() >= target:
+        if covered.sum() and wilson_lower(int(correct[covered].sum()), int(covered.sum())) >= target:
             return {"confidence": float(threshold), "coverage": round(float(covered.mean()), 4),
                     "precision": round(float(correct[covered].mean()), 4)}
     return {"confidence": 0.99, "coverage": 0.0, "precision": float("nan")}

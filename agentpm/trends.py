@@ -327,12 +327,12 @@ def trend_table(labelled: Sequence[Labelled], taxonomy: Taxonomy, by: str = "qua
     categories = categories_of(taxonomy)
     known = set(categories)
     frame.loc[~frame["category"].isin(known), "category"] = UNCLASSIFIED
+    present = sorted(frame["period"].unique(), key=lambda p: _ordinal(p, by))
     if first is None:
-        first = period_of(since, by) if since else (min(frame["period"], key=lambda p: _ordinal(p, by))
-                                                     if len(frame) else None)
+        first = period_of(since, by) if since else (present[0] if present else None)
     if last is None:
         last = period_of(datetime.fromtimestamp(until.timestamp() - 1, timezone.utc), by) if until else (
-            max(frame["period"], key=lambda p: _ordinal(p, by)) if len(frame) else None)
+            present[-1] if present else None)
     if first is None or last is None:
         return TrendTable([], [], categories, undated, outside)
     periods = periods_between(first, last, by)
