@@ -22,6 +22,8 @@ _EXPORTS = {
     "load_corpus": "agentpm.corpus",
     "Taxonomy": "agentpm.taxonomy",
     "load_taxonomy": "agentpm.taxonomy",
+    "Prediction": "agentpm.model",
+    "load_model": "agentpm.model",
     "Settings": "agentpm.config",
     "load_settings": "agentpm.config",
 }
@@ -33,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from agentpm.corpus import Corpus, load_corpus
     from agentpm.errors import AgentPMError
     from agentpm.incident import ActionItem, Incident
+    from agentpm.model import Prediction, load_model
     from agentpm.parsing import Problem, parse_file
     from agentpm.taxonomy import Taxonomy, load_taxonomy
 

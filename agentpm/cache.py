@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from agentpm import __version__
-from agentpm.corpus import check_against_taxonomy, discover
+from agentpm.corpus import IdLedger, check_against_taxonomy, discover
 from agentpm.incident import Incident, as_utc
 from agentpm.parsing import Problem, parse_file
 from agentpm.taxonomy import Taxonomy
@@ -315,7 +315,7 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
     cache.put_many(fresh)
     out.parsed = len(misses)
     out.files_read = len(files)
-    first_with_id: dict[str, Record] = {}
+    ids = IdLedger()
     known = set(taxonomy.ids) if taxonomy else set()
     for entry in entries:
         assert entry is not None
@@ -328,14 +328,9 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
         found: list[Problem] = []
         if taxonomy and not _known_labels(record, known):
             found = check_against_taxonomy(record, taxonomy)  # type: ignore[arg-type]
-        if record.id is not None:
-            earlier = first_with_id.get(record.id)
-            if earlier is not None:
-                where = f"{earlier.path}:{earlier.line_of('id')}" if earlier.line_of("id") else str(earlier.path)
-                found.append(Problem(shown, f"id: duplicate id {record.id!r}, already used by {where}; "
-                                     "ids must be unique across the corpus", record.line_of("id"), "invalid", "id"))
-            else:
-                first_with_id[record.id] = record
+        duplicate = ids.check(record, shown)
+        if duplicate:
+            found.append(duplicate)
         if found:
             out.problems.extend(found)
         else:

@@ -12,17 +12,12 @@ from typing import List, Optional
 
 import typer
 
-from agentpm.cli import PATHS_ARG, TAXONOMY_OPT, _emit_json, _emit_table, _paths_or_corpus, _settings, _stderr, app
+from agentpm.cli import PATHS_ARG, ShowFormat, TAXONOMY_OPT, _emit_json, _emit_table, _paths_or_corpus, _settings, _stderr, app
 
 
 class DraftFormat(str, Enum):
     md = "md"
     yaml = "yaml"
-
-
-class LintFormat(str, Enum):
-    table = "table"
-    json = "json"
 
 
 class FailOn(str, Enum):
@@ -71,7 +66,7 @@ def _print_rules() -> None:
 @app.command("lint")
 def lint(
     paths: Optional[List[Path]] = PATHS_ARG,
-    output_format: LintFormat = typer.Option(LintFormat.table, "--format", "-f", help="Output format."),
+    output_format: ShowFormat = typer.Option(ShowFormat.table, "--format", "-f", help="Output format."),
     select: Optional[List[str]] = typer.Option(None, "--select", help="Only these rules (ids or names, comma-separated)."),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Skip these rules (ids or names, comma-separated)."),
     fail_on: FailOn = typer.Option(FailOn.warning, "--fail-on",
@@ -100,7 +95,7 @@ def lint(
     settings = _settings(taxonomy=taxonomy)
     result = lint_paths(_paths_or_corpus(paths, settings), load_taxonomy(settings.taxonomy),
                         select=chosen or None, ignore=skipped or None)
-    if output_format is LintFormat.json:
+    if output_format is ShowFormat.json:
         _emit_json([finding.to_dict() for finding in result.findings])
     else:
         for finding in result.findings:
@@ -116,7 +111,7 @@ def similar(
     path: Path = typer.Argument(..., help="The incident to compare (a file)."),
     top: int = typer.Option(5, "--top", "-n", min=1, max=100, help="How many similar incidents to show."),
     corpus_path: Optional[Path] = typer.Option(None, "--corpus", help="Past incidents (default: the configured corpus)."),
-    output_format: LintFormat = typer.Option(LintFormat.table, "--format", "-f", help="Output format."),
+    output_format: ShowFormat = typer.Option(ShowFormat.table, "--format", "-f", help="Output format."),
     taxonomy: Optional[Path] = TAXONOMY_OPT,
 ) -> None:
     """Find the most similar past incidents and their unfinished action items.
@@ -136,7 +131,7 @@ def similar(
     corpus = load_corpus(_paths_or_corpus([corpus_path] if corpus_path else None, settings),
                          taxonomy=load_taxonomy(settings.taxonomy))
     matches = find_similar(query, corpus.incidents, top=top)
-    if output_format is LintFormat.json:
+    if output_format is ShowFormat.json:
         _emit_json([match.to_dict() for match in matches])
     else:
         rows = [{"score": f"{match.score:.2f}", "id": match.incident.id, "date": (match.row["date"] or "")[:10],

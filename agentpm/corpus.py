@@ -95,6 +95,25 @@ def check_against_taxonomy(incident: Incident, taxonomy: Taxonomy) -> list[Probl
     return problems
 
 
+class IdLedger:
+    """Remembers the first file to use each id; a later file with the same id is a problem."""
+
+    def __init__(self) -> None:
+        self._first: dict[str, object] = {}
+
+    def check(self, record, shown: str) -> Optional[Problem]:
+        """None for a new (or absent) id; else the duplicate-id problem of ``record``."""
+        if record.id is None:
+            return None
+        earlier = self._first.get(record.id)
+        if earlier is None:
+            self._first[record.id] = record
+            return None
+        where = f"{earlier.path}:{earlier.line_of('id')}" if earlier.line_of("id") else str(earlier.path)
+        return Problem(shown, f"id: duplicate id {record.id!r}, already used by {where}; "
+                       "ids must be unique across the corpus", record.line_of("id"), "invalid", "id")
+
+
 def load_corpus(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None,
                 parse: Callable[[Path], ParseResult] = parse_file,
                 progress: Optional[Callable[[int, int], None]] = None) -> Corpus:
@@ -105,7 +124,7 @@ def load_corpus(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None
     """
     files, problems = discover(paths)
     corpus = Corpus(problems=problems)
-    first_with_id: dict[str, Incident] = {}
+    ids = IdLedger()
     for number, path in enumerate(files, 1):
         result = parse(path)
         corpus.files_read += 1
@@ -116,14 +135,9 @@ def load_corpus(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None
             continue
         incident = result.incident
         found = check_against_taxonomy(incident, taxonomy) if taxonomy else []
-        if incident.id is not None:
-            earlier = first_with_id.get(incident.id)
-            if earlier is not None:
-                where = f"{earlier.path}:{earlier.line_of('id')}" if earlier.line_of("id") else str(earlier.path)
-                found.append(Problem(str(path), f"id: duplicate id {incident.id!r}, already used by {where}; "
-                                     "ids must be unique across the corpus", incident.line_of("id"), "invalid", "id"))
-            else:
-                first_with_id[incident.id] = incident
+        duplicate = ids.check(incident, str(path))
+        if duplicate:
+            found.append(duplicate)
         if found:
             corpus.problems.extend(found)
         else:
