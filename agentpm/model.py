@@ -112,24 +112,32 @@ class _WordBlock:
         # A token's id is its unigram column + 1 (0 means "not a vocabulary token"). With one
         # min_df for all n, every token of a kept bigram is itself a kept unigram; tokens that
         # are not (other settings) get ids past the end.
-        self.token_ids: dict[str, int] = {term: column + 1 for column, term in enumerate(terms) if " " not in term}
-        longer = [(column, term.split(" ")) for column, term in enumerate(terms) if " " in term]
-        for _, tokens in longer:
+        spaces = np.fromiter((term.count(" ") for term in terms), dtype=np.int64, count=len(terms))
+        unigrams = np.flatnonzero(spaces == 0)
+        self.token_ids: dict[str, int] = dict(zip([terms[i] for i in unigrams], (unigrams + 1).tolist()))
+        all_keys, all_columns = [], []
+        for n in range(2, self.max_n + 1):
+            columns = np.flatnonzero(spaces == n - 1)
+            if not len(columns):
+                continue
+            # One C-level split for all n-grams of this length, then a dict look-up per token.
+            tokens = " ".join([terms[i] for i in columns]).split(" ")
             for token in tokens:
                 if token not in self.token_ids:
                     self.token_ids[token] = len(terms) + 1 + len(self.token_ids)
+            ids = np.array([self.token_ids[token] for token in tokens], dtype=np.int64).reshape(len(columns), n)
+            keys = np.zeros(len(columns), dtype=np.int64)
+            for position in range(n):
+                keys |= ids[:, position] << (self._BITS * position)
+            all_keys.append(keys)
+            all_columns.append(columns)
         if max(self.token_ids.values(), default=0) >= (1 << self._BITS):
             raise ModelError("word vocabulary too large for the numpy predictor")
         self.unigram_column = np.full(max(self.token_ids.values(), default=0) + 1, -1, dtype=np.int64)
-        unigram_columns = np.array([column for column, term in enumerate(terms) if " " not in term], dtype=np.int64)
-        self.unigram_column[unigram_columns + 1] = unigram_columns
-        keys = np.zeros(len(longer), dtype=np.int64)
-        for position in range(self.max_n):
-            ids = np.array([self.token_ids[tokens[position]] if position < len(tokens) else 0 for _, tokens in longer],
-                           dtype=np.int64)
-            keys |= ids << (self._BITS * position)
-        self.longer = _SortedKeys(keys)
-        self.longer.columns = np.array([column for column, _ in longer], dtype=np.int64)[self.longer.columns]
+        self.unigram_column[unigrams + 1] = unigrams
+        self.longer = _SortedKeys(np.concatenate(all_keys) if all_keys else np.empty(0, dtype=np.int64))
+        if all_keys:
+            self.longer.columns = np.concatenate(all_columns)[self.longer.columns]
 
     def columns(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         get = self.token_ids.get

@@ -30,7 +30,7 @@ def agentpm_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "agentpm"]
 
 
-def wall(argv: list[str], runs: int = 7, cwd: Path = REPO) -> float:
+def wall(argv: list[str], runs: int = 15, cwd: Path = REPO) -> float:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -45,9 +45,9 @@ def report(name: str, value: float, unit: str, target: str) -> None:
 
 def bench_startup(work: Path) -> None:
     one = sorted((REPO / "corpus").glob("*.md"))[0]
-    report("agentpm --help (median of 7)", wall([*agentpm_command(), "--help"]), "s", "<= 0.15 s")
-    report("agentpm validate one.md (median of 7)", wall([*agentpm_command(), "validate", str(one)]), "s", "<= 0.3 s")
-    report("agentpm list one.md (median of 7)", wall([*agentpm_command(), "list", str(one)]), "s", "<= 0.3 s")
+    report("agentpm --help (median of 15)", wall([*agentpm_command(), "--help"]), "s", "<= 0.15 s")
+    report("agentpm validate one.md (median of 15)", wall([*agentpm_command(), "validate", str(one)]), "s", "<= 0.3 s")
+    report("agentpm list one.md (median of 15)", wall([*agentpm_command(), "list", str(one)]), "s", "<= 0.3 s")
 
 
 def bench_parse(work: Path) -> None:
@@ -75,7 +75,7 @@ def bench_classify(work: Path) -> None:
     from agentpm.taxonomy import load_taxonomy
 
     one = REPO / "tests" / "data" / "ood" / sorted(os.listdir(REPO / "tests" / "data" / "ood"))[0]
-    report("agentpm classify one.md, cold (median of 7)",
+    report("agentpm classify one.md, cold (median of 15)",
            wall([*agentpm_command(), "classify", str(one), "--format", "json"]), "s", "<= 0.5 s")
     corpus_dir = REPO / "corpus"
     megabytes = sum(path.stat().st_size for path in corpus_dir.iterdir() if path.is_file()) / 1e6
