@@ -21,7 +21,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence
 from agentpm import __version__
 from agentpm.corpus import IdLedger, check_against_taxonomy, discover
 from agentpm.incident import Incident, as_utc
-from agentpm.parsing import Problem, parse_file
+from agentpm.parsing import Problem, exit_code_for, parse_file
 from agentpm.taxonomy import Taxonomy
 
 #: Bump when the record layout or the parser's behaviour changes: old rows are then ignored.
@@ -237,9 +237,7 @@ class Records:
 
     @property
     def exit_code(self) -> int:
-        if any(problem.kind == "unreadable" for problem in self.problems):
-            return 2
-        return 1 if self.problems else 0
+        return exit_code_for(self.problems)
 
 
 def _parse_all(paths: list[str], progress: Optional[Callable[[int, int], None]],

@@ -334,6 +334,7 @@ def classify_command(
     Example: agentpm classify corpus/ --format json --explain
     """
     from agentpm.classify import load_and_classify, model_for, write_predictions
+    from agentpm.parsing import exit_code_for
     from agentpm.corpus import discover
     from agentpm.taxonomy import load_taxonomy
 
@@ -371,7 +372,7 @@ def classify_command(
         problems += refused
         _stderr(f"stored {written} predictions" + (f", {len(refused)} files refused" if refused else ""))
     _report_problems(problems)
-    raise typer.Exit(2 if any(p.kind == "unreadable" for p in problems) else (1 if problems else 0))
+    raise typer.Exit(exit_code_for(problems))
 
 
 @model_app.command("train")

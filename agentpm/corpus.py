@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from agentpm.incident import Incident
-from agentpm.parsing import SUFFIXES, ParseResult, Problem, parse_file
+from agentpm.parsing import SUFFIXES, ParseResult, Problem, exit_code_for, parse_file
 from agentpm.taxonomy import Taxonomy
 
 #: Files that describe a folder rather than an incident; skipped when walking folders
@@ -64,9 +64,7 @@ class Corpus:
     @property
     def exit_code(self) -> int:
         """0 clean, 1 invalid records, 2 unreadable input (the CLI contract)."""
-        if any(problem.kind == "unreadable" for problem in self.problems):
-            return 2
-        return 1 if self.problems else 0
+        return exit_code_for(self.problems)
 
     def __iter__(self) -> Iterator[Incident]:
         return iter(self.incidents)

@@ -55,6 +55,14 @@ class Problem:
                 "message": self.message}
 
 
+def exit_code_for(problems) -> int:
+    """The CLI contract: 0 clean, 1 invalid records, 2 anything unreadable."""
+    problems = list(problems)
+    if any(problem.kind == "unreadable" for problem in problems):
+        return 2
+    return 1 if problems else 0
+
+
 @dataclass
 class ParseResult:
     incident: Optional[Incident]

@@ -9,16 +9,10 @@ from pathlib import Path
 from agentpm.errors import WriteError
 
 
-def atomic_write(path: Path | str, data: str | bytes) -> None:
-    """Replace ``path`` with ``data`` in one step: readers see the old or the new file, never half.
-
-    Keeps the mode of an existing file.
-    """
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+def _temporary_copy(path: Path, payload: bytes, mode: int) -> str:
+    """A complete, fsynced temporary file beside ``path`` holding ``payload``; returns its name."""
     folder = path.parent if str(path.parent) else Path(".")
     try:
-        mode = path.stat().st_mode & 0o7777 if path.exists() else None
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise WriteError(f"{path}: cannot write ({exc.strerror}); check the folder exists and is writable") from None
@@ -27,12 +21,30 @@ def atomic_write(path: Path | str, data: str | bytes) -> None:
             stream.write(payload)
             stream.flush()
             os.fsync(stream.fileno())
-        if mode is None:
-            # mkstemp makes 0600 files; a new file gets the usual mode under the user's umask.
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
         os.chmod(temporary, mode)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise WriteError(f"{path}: cannot write ({exc.strerror})") from None
+    return temporary
+
+
+def _new_file_mode() -> int:
+    # mkstemp makes 0600 files; a new file gets the usual mode under the user's umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: Path | str, data: str | bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: readers see the old or the new file, never half.
+
+    Keeps the mode of an existing file.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    mode = path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode()
+    temporary = _temporary_copy(path, payload, mode)
+    try:
         os.replace(temporary, path)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
@@ -50,16 +62,8 @@ def write_new_file(path: Path | str, data: str | bytes, overwrite: bool = False)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    temporary = _temporary_copy(path, payload, _new_file_mode())
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise WriteError(f"{path}: cannot create ({exc.strerror})") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
         # link() fails if the name exists: a complete new file appears, or nothing does.
         os.link(temporary, path)
     except FileExistsError:
