@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from agentpm import __version__
-from agentpm.corpus import IdLedger, check_against_taxonomy, discover
+from agentpm.corpus import CorpusChecks, discover
 from agentpm.incident import Incident, as_utc
+from agentpm.parallel import map_in_order
 from agentpm.parsing import Problem, exit_code_for, parse_file
 from agentpm.taxonomy import Taxonomy
 
@@ -242,35 +243,7 @@ class Records:
 
 def _parse_all(paths: list[str], progress: Optional[Callable[[int, int], None]],
                workers: Optional[int]) -> list[tuple[int, int, dict[str, Any]]]:
-    total = len(paths)
-    count = workers if workers is not None else (os.cpu_count() or 1)
-    if count > 1 and total >= PARALLEL_MINIMUM:
-        import multiprocessing
-
-        # fork, not spawn: `python -m agentpm` has no __main__ guard to re-import safely, and
-        # the pool is made before any progress-bar thread exists.
-        context = multiprocessing.get_context("fork")
-        results = []
-        with context.Pool(count) as pool:
-            for number, result in enumerate(pool.imap(_stat_and_parse, paths, chunksize=200), 1):
-                results.append(result)
-                if progress and (number % 500 == 0 or number == total):
-                    progress(number, total)
-        return results
-    results = []
-    for number, path in enumerate(paths, 1):
-        results.append(_stat_and_parse(path))
-        if progress:
-            progress(number, total)
-    return results
-
-
-def _known_labels(record: Record, known: set[str]) -> bool:
-    # check_against_taxonomy rebuilds the id list on every call; this skips it for clean records.
-    return ((record.category is None or record.category in known)
-            and all(other in known for other in record.secondary)
-            and (record.prediction is None or record.prediction.category is None
-                 or record.prediction.category in known))
+    return map_in_order(_stat_and_parse, paths, PARALLEL_MINIMUM, progress, workers, chunksize=200, every=500)
 
 
 def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None,
@@ -313,8 +286,7 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
     cache.put_many(fresh)
     out.parsed = len(misses)
     out.files_read = len(files)
-    ids = IdLedger()
-    known = set(taxonomy.ids) if taxonomy else set()
+    checks = CorpusChecks(taxonomy)
     for entry in entries:
         assert entry is not None
         shown, key, size, mtime_ns, data = entry
@@ -323,12 +295,7 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
             continue
         record = Record.from_data(data["record"], shown, key, size, mtime_ns)
         # Same checks and messages as load_corpus, so `validate` and `report` agree on what is skipped.
-        found: list[Problem] = []
-        if taxonomy and not _known_labels(record, known):
-            found = check_against_taxonomy(record, taxonomy)  # type: ignore[arg-type]
-        duplicate = ids.check(record, shown)
-        if duplicate:
-            found.append(duplicate)
+        found = checks.problems(record, shown)
         if found:
             out.problems.extend(found)
         else:

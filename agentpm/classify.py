@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
-import os
-import sys
 
-from agentpm.corpus import Corpus, discover, load_corpus
+from agentpm.corpus import Corpus, discover, load_files
 from agentpm.errors import AgentPMError
 from agentpm.incident import Incident
 from agentpm.model import Model, Prediction, load_model
+from agentpm.parallel import map_in_order
 from agentpm.parsing import ParseResult, Problem, parse_file
 from agentpm.store import store_prediction
 from agentpm.taxonomy import Taxonomy
@@ -25,13 +24,14 @@ def model_for(path: Path | str, taxonomy: Taxonomy) -> Model:
     return model
 
 
-def classify(incidents: Iterable[Incident], model: Model, explain: bool = False,
-             progress: Optional[Callable[[int], None]] = None) -> list[Prediction]:
+def classify(incidents: Sequence[Incident], model: Model, explain: bool = False,
+             progress: Optional[Callable[[int, int], None]] = None) -> list[Prediction]:
+    """Predictions for already-parsed incidents, in order (one process)."""
     predictions = []
     for number, incident in enumerate(incidents, 1):
         predictions.append(model.predict(incident, explain=explain))
         if progress:
-            progress(number)
+            progress(number, len(incidents))
     return predictions
 
 
@@ -47,33 +47,18 @@ def _parse_and_predict(path: Path) -> tuple[ParseResult, Optional[Prediction]]:
 
 
 def load_and_classify(paths: list[Path], taxonomy: Taxonomy, model: Model, explain: bool = False,
-                      jobs: Optional[int] = None, progress: Optional[Callable[[int], None]] = None
+                      jobs: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None
                       ) -> tuple[Corpus, list[Prediction]]:
     """Parse and classify many files, on every core when there are enough of them.
 
     Workers are forked with the model already loaded; corpus-wide checks (taxonomy, duplicate
     ids) still run once, in order, in this process, so the result equals the sequential one.
     """
-    files, _ = discover(paths)
-    jobs = jobs or os.cpu_count() or 1
+    files, problems = discover(paths)
     _worker_state.update(model=model, explain=explain)
-    if jobs > 1 and len(files) >= PARALLEL_MINIMUM and sys.platform != "win32":
-        import multiprocessing
-
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            outcomes = []
-            for outcome in pool.imap(_parse_and_predict, files, chunksize=16):
-                outcomes.append(outcome)
-                if progress:
-                    progress(len(outcomes))
-    else:
-        outcomes = []
-        for path in files:
-            outcomes.append(_parse_and_predict(path))
-            if progress:
-                progress(len(outcomes))
+    outcomes = map_in_order(_parse_and_predict, files, PARALLEL_MINIMUM, progress, jobs)
     by_path = dict(zip(files, outcomes))
-    corpus = load_corpus(paths, taxonomy=taxonomy, parse=lambda path: by_path[path][0])
+    corpus = load_files(files, problems, taxonomy=taxonomy, parse=lambda path: by_path[path][0])
     predicted = {id(by_path[path][0].incident): by_path[path][1] for path in files if by_path[path][0].incident}
     return corpus, [predicted[id(incident)] for incident in corpus.incidents]
 

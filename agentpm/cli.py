@@ -106,23 +106,31 @@ def _emit_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
 
 
 class _Progress:
-    """A progress bar on stderr for long runs on a terminal; silent otherwise."""
+    """A progress bar on stderr for long runs on a terminal; silent otherwise.
 
-    def __init__(self, total: int, label: str, minimum: int = 50):
-        self.bar = None
-        if total >= minimum and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import Progress
+    The bar starts on the first update, once the total is known, so nobody walks the folders
+    twice to count files, and no bar thread exists yet when worker processes are forked.
+    """
 
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.task = self.bar.add_task(label, total=total)
+    def __init__(self, label: str, minimum: int = 50):
+        self.label = label
+        self.minimum = minimum
+        self.bar: Any = None
+        self.checked = False
 
     def __enter__(self) -> "_Progress":
-        if self.bar:
-            self.bar.start()
         return self
 
-    def __call__(self, done: int, total: Optional[int] = None) -> None:
+    def __call__(self, done: int, total: int) -> None:
+        if not self.checked:
+            self.checked = True
+            if total >= self.minimum and sys.stderr.isatty():
+                from rich.console import Console
+                from rich.progress import Progress
+
+                self.bar = Progress(console=Console(stderr=True), transient=True)
+                self.task = self.bar.add_task(self.label, total=total)
+                self.bar.start()
         if self.bar:
             self.bar.update(self.task, completed=done)
 
@@ -152,14 +160,13 @@ def _paths_or_corpus(paths: Optional[List[Path]], settings: Any) -> List[Path]:
 
 
 def _load(paths: Optional[List[Path]], taxonomy: Optional[Path], **overrides: Any):
-    from agentpm.corpus import discover, load_corpus
+    from agentpm.corpus import load_corpus
     from agentpm.taxonomy import load_taxonomy
 
     settings = _settings(taxonomy=taxonomy, **overrides)
     loaded_taxonomy = load_taxonomy(settings.taxonomy)
-    chosen = _paths_or_corpus(paths, settings)
-    with _Progress(len(discover(chosen)[0]) if sys.stderr.isatty() else 0, "reading") as progress:
-        corpus = load_corpus(chosen, taxonomy=loaded_taxonomy, progress=progress)
+    with _Progress("reading") as progress:
+        corpus = load_corpus(_paths_or_corpus(paths, settings), taxonomy=loaded_taxonomy, progress=progress)
     return corpus, loaded_taxonomy, settings
 
 
@@ -335,15 +342,14 @@ def classify_command(
     """
     from agentpm.classify import load_and_classify, model_for, write_predictions
     from agentpm.parsing import exit_code_for
-    from agentpm.corpus import discover
     from agentpm.taxonomy import load_taxonomy
 
     settings = _settings(taxonomy=taxonomy, model=model)
     loaded_taxonomy = load_taxonomy(settings.taxonomy)
     predictor = model_for(settings.model, loaded_taxonomy)
-    chosen = _paths_or_corpus(paths, settings)
-    with _Progress(len(discover(chosen)[0]) if sys.stderr.isatty() else 0, "classifying") as progress:
-        corpus, predictions = load_and_classify(chosen, loaded_taxonomy, predictor, explain=explain, progress=progress)
+    with _Progress("classifying") as progress:
+        corpus, predictions = load_and_classify(_paths_or_corpus(paths, settings), loaded_taxonomy, predictor,
+                                                explain=explain, progress=progress)
     rows = []
     for incident, prediction in zip(corpus.incidents, predictions):
         row = prediction.to_dict()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date, datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any, List, Optional
@@ -47,25 +46,6 @@ NO_CACHE_OPT = typer.Option(False, "--no-cache", help="Do not read or write the 
                             "(.agentpm-cache/ or $AGENTPM_CACHE_DIR).")
 
 
-class _LazyProgress:
-    """Starts a progress bar on the first update, once the total is known (and after any worker
-    processes were forked, so no bar thread exists at fork time)."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.bar: Optional[_Progress] = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = _Progress(total, self.label, minimum=500).__enter__()
-        self.bar(done)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
 def _labelled(paths: Optional[List[Path]], taxonomy: Optional[Path], model: Optional[Path], labels: Labels,
               no_cache: bool):
     from agentpm.cache import ParseCache, cache_folder, load_records
@@ -77,17 +57,11 @@ def _labelled(paths: Optional[List[Path]], taxonomy: Optional[Path], model: Opti
     chosen = _paths_or_corpus(paths, settings)
     cache = ParseCache(None if no_cache else cache_folder(), warn=_stderr)
     try:
-        reading = _LazyProgress("reading")
-        try:
+        with _Progress("reading", minimum=500) as reading:
             records = load_records(chosen, taxonomy=loaded_taxonomy, cache=cache, progress=reading)
-        finally:
-            reading.close()
-        classifying = _LazyProgress("classifying")
-        try:
+        with _Progress("classifying", minimum=500) as classifying:
             labelled, info = resolve_labels(records.records, labels.value, loaded_taxonomy, settings.model,
                                             cache=cache, progress=classifying)
-        finally:
-            classifying.close()
     finally:
         cache.close()
     return labelled, info, records, loaded_taxonomy
@@ -179,15 +153,6 @@ def _link_maker(base: Path):
     return link
 
 
-def _as_of(value: Optional[str]) -> date:
-    if value is None:
-        return datetime.now(timezone.utc).date()
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise UsageError(f"--as-of {value!r}: use a date such as 2026-10-01") from None
-
-
 @app.command("report")
 def report_command(
     paths: Optional[List[Path]] = PATHS_ARG,
@@ -219,7 +184,9 @@ def report_command(
     from agentpm.reporting import charts, quarter_label, render_report
 
     chosen_quarter = quarter_label(quarter) if quarter else None
-    report_date = _as_of(as_of)
+    from agentpm.scaffold import parse_day
+
+    report_date = parse_day(as_of, "--as-of")
     if output_format is None:
         suffix = output.suffix.lower() if output else ""
         output_format = {".html": ReportFormat.html, ".htm": ReportFormat.html,

@@ -76,6 +76,10 @@ class Corpus:
 def check_against_taxonomy(incident: Incident, taxonomy: Taxonomy) -> list[Problem]:
     """Problems with category ids that the taxonomy does not know."""
     known = set(taxonomy.ids)
+    prediction = incident.prediction.category if incident.prediction else None
+    if ((incident.category is None or incident.category in known) and all(other in known for other in incident.secondary)
+            and (prediction is None or prediction in known)):
+        return []  # the common case, without building any message
     shown = str(incident.path)
     problems = []
     hint = f"known ids: {', '.join(taxonomy.ids)} (see `agentpm taxonomy show`)"
@@ -112,6 +116,21 @@ class IdLedger:
                        "ids must be unique across the corpus", record.line_of("id"), "invalid", "id")
 
 
+class CorpusChecks:
+    """The checks that need more than one file: taxonomy ids and unique ids, in file order."""
+
+    def __init__(self, taxonomy: Optional[Taxonomy]) -> None:
+        self.taxonomy = taxonomy
+        self.ids = IdLedger()
+
+    def problems(self, record, shown: str) -> list[Problem]:
+        found = check_against_taxonomy(record, self.taxonomy) if self.taxonomy else []
+        duplicate = self.ids.check(record, shown)
+        if duplicate:
+            found.append(duplicate)
+        return found
+
+
 def load_corpus(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None,
                 parse: Callable[[Path], ParseResult] = parse_file,
                 progress: Optional[Callable[[int, int], None]] = None) -> Corpus:
@@ -121,8 +140,15 @@ def load_corpus(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None
     a repeated id is a problem of the later file.
     """
     files, problems = discover(paths)
-    corpus = Corpus(problems=problems)
-    ids = IdLedger()
+    return load_files(files, problems, taxonomy, parse, progress)
+
+
+def load_files(files: Sequence[Path], problems: Sequence[Problem] = (), taxonomy: Optional[Taxonomy] = None,
+               parse: Callable[[Path], ParseResult] = parse_file,
+               progress: Optional[Callable[[int, int], None]] = None) -> Corpus:
+    """:func:`load_corpus` for files already found by :func:`discover` (and its problems)."""
+    corpus = Corpus(problems=list(problems))
+    checks = CorpusChecks(taxonomy)
     for number, path in enumerate(files, 1):
         result = parse(path)
         corpus.files_read += 1
@@ -132,10 +158,7 @@ def load_corpus(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None
             corpus.problems.extend(result.problems)
             continue
         incident = result.incident
-        found = check_against_taxonomy(incident, taxonomy) if taxonomy else []
-        duplicate = ids.check(incident, str(path))
-        if duplicate:
-            found.append(duplicate)
+        found = checks.problems(incident, str(path))
         if found:
             corpus.problems.extend(found)
         else:

@@ -65,7 +65,7 @@ class Prediction:
 
 # -- text blocks ------------------------------------------------------------------------
 
-def _terms_blob(terms: Sequence[str]) -> np.ndarray:
+def terms_blob(terms: Sequence[str]) -> np.ndarray:
     return np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8)
 
 
@@ -480,4 +480,4 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["Model", "Prediction", "load_model", "save_npz", "model_hash", "_terms_blob"]
+__all__ = ["Model", "Prediction", "load_model", "save_npz", "model_hash", "terms_blob"]

@@ -326,8 +326,9 @@ def _split_front_matter(text: str) -> tuple[Optional[str], str, int]:
     raise _Unreadable("front matter opened with '---' is never closed; add a line '---' after the last field", 1)
 
 
-def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, int], str, int]:
-    """Fields, their lines, the remaining body and its first line, for Markdown without front matter."""
+def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, int], str]:
+    """Fields, their lines and the prose body (same line numbering as the file), for Markdown
+    without front matter."""
     lines = text.split("\n")
     fields: dict[str, Any] = {}
     where: dict[str, int] = {}
@@ -343,7 +344,7 @@ def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, in
             where["title"] = index + 1
             title_index = index
             break
-    body_start = 0
+    body_lines = list(lines)
     if title_index is not None:
         cursor = title_index + 1
         while cursor < len(lines) and not lines[cursor].strip():
@@ -360,18 +361,16 @@ def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, in
             fields[key] = match.group(2)
             where[key] = meta_end + 1
             meta_end += 1
-        # Keep the title out of the body but everything else, minus the metadata block.
-        kept = lines[:title_index] + lines[meta_end:] if meta_end > cursor else lines[:title_index] + lines[title_index + 1:]
-        body = "\n".join(kept)
-        body_start = 1  # line numbers inside the body are approximate once lines are removed
-    else:
-        body = text
-        body_start = 1
+        # The title and the metadata block are not prose; blanking (not deleting) them keeps
+        # the body's line numbers equal to the file's.
+        for index in range(title_index, meta_end if meta_end > cursor else title_index + 1):
+            body_lines[index] = ""
+    body = "\n".join(body_lines)
     prefix = _DATE_PREFIX.match(path.name)
     if "date" not in fields and prefix:
         fields["date"] = prefix.group(1)
         where["date"] = 0
-    return fields, where, body, body_start
+    return fields, where, body
 
 
 # -- validation messages ------------------------------------------------------------------
@@ -497,7 +496,7 @@ def parse_text(text: str, path: Path | str) -> ParseResult:
                     raw = {}
             else:
                 fmt = "markdown-plain"
-                raw, lines, body, body_start = _plain_markdown(text, path)
+                raw, lines, body = _plain_markdown(text, path)
         else:
             raise _Unreadable(f"unsupported file type {suffix or '(none)'!r}; agentpm reads {', '.join(SUFFIXES)}")
         incident = _build(raw, lines, path, fmt)

@@ -58,14 +58,14 @@ def slugify(title: str, limit: int = MAX_SLUG) -> str:
     return slug
 
 
-def parse_day(value: Optional[str]) -> date:
-    """``--date``: YYYY-MM-DD (default: today, UTC)."""
+def parse_day(value: Optional[str], option: str = "--date") -> date:
+    """A day given on the command line (``--date``, ``--as-of``): YYYY-MM-DD, default today in UTC."""
     if value is None:
         return datetime.now(timezone.utc).date()
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise UsageError(f"--date: {value!r} is not a calendar date; use YYYY-MM-DD, e.g. 2026-03-02") from None
+        raise UsageError(f"{option}: {value!r} is not a calendar date; use YYYY-MM-DD, e.g. 2026-03-02") from None
 
 
 def normalise_severity(value: Optional[str]) -> Optional[str]:

@@ -17,6 +17,7 @@ from agentpm.parsing import MARKDOWN_SUFFIXES, YAML_SUFFIXES, parse_text
 from agentpm.writing import atomic_write
 
 _TOP_KEY = re.compile(r"^prediction[ \t]*:")
+_SPACE = re.compile(r"\s*")
 
 
 def _yaml_value(record: dict[str, Any]) -> str:
@@ -47,17 +48,16 @@ def _json_with_prediction(text: str, record: dict[str, Any]) -> str:
     position = start + 1
     members: list[tuple[str, int, int, int]] = []  # key, key start, value start, value end
     while True:
-        match = re.compile(r"\s*").match(text, position)
-        position = match.end() if match else position
+        position = _SPACE.match(text, position).end()
         if text[position] == "}":
             break
         key, key_end = decoder.raw_decode(text, position)
         key_start = position
         colon = text.index(":", key_end)
-        value_start = re.compile(r"\s*").match(text, colon + 1).end()
+        value_start = _SPACE.match(text, colon + 1).end()
         _, value_end = decoder.raw_decode(text, value_start)
         members.append((key, key_start, value_start, value_end))
-        position = re.compile(r"\s*").match(text, value_end).end()
+        position = _SPACE.match(text, value_end).end()
         if text[position] == ",":
             position += 1
     value = json.dumps(record, ensure_ascii=False)

@@ -33,8 +33,9 @@ import agentpm
 from agentpm.corpus import Corpus
 from agentpm.errors import ModelError
 from agentpm.features import channels, prose_word_count
-from agentpm.model import FORMAT, FORMAT_VERSION, MANIFEST, WEIGHTS, _terms_blob, load_model, save_npz
+from agentpm.model import FORMAT, FORMAT_VERSION, MANIFEST, WEIGHTS, terms_blob, load_model, save_npz
 from agentpm.taxonomy import Taxonomy
+from agentpm.trends import wilson
 from agentpm.writing import atomic_write
 
 RANDOM_STATE = 0
@@ -237,16 +238,6 @@ def search(data: TrainingSet, progress: Optional[Callable[[str], None]] = None) 
     return {"chosen": chosen, "results": results, "oof_scores": scores[best], "folds": CV_FOLDS}
 
 
-def wilson_lower(successes: int, total: int, z: float = 1.96) -> float:
-    """Lower end of the Wilson score interval for a proportion."""
-    if total == 0:
-        return 0.0
-    p = successes / total
-    centre = p + z * z / (2 * total)
-    spread = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
-    return float((centre - spread) / (1 + z * z / total))
-
-
 def choose_threshold(probabilities: np.ndarray, labels: np.ndarray, words: np.ndarray,
                      target: float = TARGET_PRECISION, margin: float = MARGIN) -> dict[str, float]:
     """The lowest confidence threshold whose labelled reports are at least ``target`` correct.
@@ -261,7 +252,7 @@ def choose_threshold(probabilities: np.ndarray, labels: np.ndarray, words: np.nd
     eligible = (words >= MIN_WORDS) & (gap >= margin)
     for threshold in np.round(np.arange(0.20, 0.991, 0.01), 2):
         covered = eligible & (top >= threshold)
-        if covered.sum() and wilson_lower(int(correct[covered].sum()), int(covered.sum())) >= target:
+        if covered.sum() and wilson(int(correct[covered].sum()), int(covered.sum()))[0] >= target:
             return {"confidence": float(threshold), "coverage": round(float(covered.mean()), 4),
                     "precision": round(float(correct[covered].mean()), 4)}
     return {"confidence": 0.99, "coverage": 0.0, "precision": float("nan")}
@@ -286,7 +277,7 @@ def export(pipeline: Pipeline, settings: dict[str, Any], data: TrainingSet, taxo
         terms = [None] * len(vectorizer.vocabulary_)
         for term, column in vectorizer.vocabulary_.items():
             terms[column] = term
-        arrays[f"{name}.terms"] = _terms_blob(terms)
+        arrays[f"{name}.terms"] = terms_blob(terms)
         arrays[f"{name}.idf"] = np.asarray(vectorizer.idf_, dtype=np.float64)
         blocks.append({"name": name, "channel": channel, "analyzer": analyzer,
                        "ngram_range": list(vectorizer.ngram_range), "min_df": MIN_DF, "sublinear_tf": True,

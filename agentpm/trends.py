@@ -192,29 +192,11 @@ def _predict_file(path: str) -> dict[str, Any]:
 def _predict_all(paths: list[str], model: Any, progress: Optional[Callable[[int, int], None]],
                  workers: Optional[int]) -> list[dict[str, Any]]:
     global _WORKER_MODEL
-    import os
-
     from agentpm.cache import PARALLEL_MINIMUM
+    from agentpm.parallel import map_in_order
 
     _WORKER_MODEL = model
-    total = len(paths)
-    count = workers if workers is not None else (os.cpu_count() or 1)
-    results: list[dict[str, Any]] = []
-    if count > 1 and total >= PARALLEL_MINIMUM // 4:
-        import multiprocessing
-
-        # Forked workers share the loaded model's arrays copy-on-write.
-        with multiprocessing.get_context("fork").Pool(count) as pool:
-            for number, result in enumerate(pool.imap(_predict_file, paths, chunksize=50), 1):
-                results.append(result)
-                if progress and (number % 100 == 0 or number == total):
-                    progress(number, total)
-        return results
-    for number, path in enumerate(paths, 1):
-        results.append(_predict_file(path))
-        if progress:
-            progress(number, total)
-    return results
+    return map_in_order(_predict_file, paths, PARALLEL_MINIMUM // 4, progress, workers, chunksize=50, every=100)
 
 
 def resolve_labels(records: Sequence[Record], mode: str, taxonomy: Taxonomy, model_path: Path | str,

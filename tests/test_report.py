@@ -118,7 +118,7 @@ def test_bad_quarter_and_dates_are_usage_errors(cli, small, env):
     for args, message in ((("--quarter", "Q3-2026"), "--quarter 'Q3-2026'"),
                           (("--quarter", "2024Q1"), "no incidents dated in 2024Q1"),
                           (("--as-of", "2026-01-01"), "no complete quarter"),
-                          (("--as-of", "soon"), "--as-of 'soon'")):
+                          (("--as-of", "soon"), "--as-of: 'soon' is not a calendar date")):
         result = cli("report", str(small), *args, env=env)
         assert result.code == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
