@@ -11,7 +11,7 @@ from agentpm.corpus import Corpus, discover, load_files
 from agentpm.errors import AgentPMError
 from agentpm.incident import Incident
 from agentpm.model import Model, Prediction, load_model
-from agentpm.parallel import map_in_order
+from agentpm.parallel import map_batched
 from agentpm.parsing import ParseResult, Problem, parse_file
 from agentpm.store import store_prediction
 from agentpm.taxonomy import Taxonomy
@@ -27,11 +27,11 @@ def model_for(path: Path | str, taxonomy: Taxonomy) -> Model:
 def classify(incidents: Sequence[Incident], model: Model, explain: bool = False,
              progress: Optional[Callable[[int, int], None]] = None) -> list[Prediction]:
     """Predictions for already-parsed incidents, in order (one process)."""
-    predictions = []
-    for number, incident in enumerate(incidents, 1):
-        predictions.append(model.predict(incident, explain=explain))
+    predictions: list[Prediction] = []
+    for start in range(0, len(incidents), BATCH):
+        predictions.extend(model.predict_many(incidents[start:start + BATCH], explain=explain))
         if progress:
-            progress(number, len(incidents))
+            progress(len(predictions), len(incidents))
     return predictions
 
 
@@ -40,10 +40,15 @@ PARALLEL_MINIMUM = 200
 _worker_state: dict = {}
 
 
-def _parse_and_predict(path: Path) -> tuple[ParseResult, Optional[Prediction]]:
-    result = parse_file(path)
+#: Files parsed and then vectorised together by one worker.
+BATCH = 64
+
+
+def _parse_and_predict(paths: list[Path]) -> list[tuple[ParseResult, Optional[Prediction]]]:
+    results = [parse_file(path) for path in paths]
     model, explain = _worker_state["model"], _worker_state["explain"]
-    return result, (model.predict(result.incident, explain=explain) if result.incident else None)
+    predictions = iter(model.predict_many([result.incident for result in results if result.incident], explain=explain))
+    return [(result, next(predictions) if result.incident else None) for result in results]
 
 
 def load_and_classify(paths: list[Path], taxonomy: Taxonomy, model: Model, explain: bool = False,
@@ -56,7 +61,7 @@ def load_and_classify(paths: list[Path], taxonomy: Taxonomy, model: Model, expla
     """
     files, problems = discover(paths)
     _worker_state.update(model=model, explain=explain)
-    outcomes = map_in_order(_parse_and_predict, files, PARALLEL_MINIMUM, progress, jobs)
+    outcomes = map_batched(_parse_and_predict, files, BATCH, PARALLEL_MINIMUM, progress, jobs)
     by_path = dict(zip(files, outcomes))
     corpus = load_files(files, problems, taxonomy=taxonomy, parse=lambda path: by_path[path][0])
     predicted = {id(by_path[path][0].incident): by_path[path][1] for path in files if by_path[path][0].incident}

@@ -16,6 +16,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
@@ -91,11 +92,43 @@ class _SortedKeys:
         return hit, self.columns[position[hit]]
 
 
-def _count(columns: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct columns, occurrences)."""
+def _count(rows: np.ndarray, columns: np.ndarray, size: int, weights: Optional[np.ndarray] = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, columns, occurrences) of each distinct (row, column) pair, sorted by row then column.
+
+    ``weights`` (small non-negative integers) count each pair that many times. They ride in
+    the low bits of the sort key, because a plain sort is several times faster than argsort.
+    """
     if not len(columns):
-        return columns, columns
-    return np.unique(columns, return_counts=True)
+        return rows, columns, columns
+    keys = rows * size + columns
+    shift = 0
+    if weights is not None:
+        shift = max(int(weights.max()).bit_length(), 1)
+        if int(keys.max()).bit_length() + shift > 62:
+            raise ModelError("batch too large for the numpy predictor's count keys")
+        keys = (keys << shift) | weights
+    keys.sort()
+    distinct = keys >> shift
+    first = np.empty(len(keys), dtype=bool)
+    first[0] = True
+    np.not_equal(distinct[1:], distinct[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    if weights is None:
+        counts = np.diff(np.append(starts, len(keys)))
+    else:
+        counts = np.add.reduceat(keys & ((1 << shift) - 1), starts)
+    distinct = distinct[starts]
+    return distinct // size, distinct % size, counts
+
+
+def _gather(starts: np.ndarray, lengths: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """``concatenate([flat[s:s + n] for s, n in zip(starts, lengths)])`` without a Python loop."""
+    total = int(lengths.sum())
+    if not total:
+        return np.empty(0, dtype=flat.dtype)
+    ends = np.cumsum(lengths)
+    return flat[np.repeat(starts - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)]
 
 
 class _WordBlock:
@@ -139,33 +172,46 @@ class _WordBlock:
         if all_keys:
             self.longer.columns = np.concatenate(all_columns)[self.longer.columns]
 
-    def columns(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        get = self.token_ids.get
-        ids = np.array([get(token, 0) for token in TOKEN_PATTERN.findall(text.lower())], dtype=np.int64)
-        found = []
-        count = len(ids)
+    def counts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, count) of every vocabulary n-gram in each of ``texts``."""
+        token_lists = [TOKEN_PATTERN.findall(text.lower()) for text in texts]
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(texts))
+        total = int(lengths.sum())
+        ids = np.fromiter(map(self.token_ids.get, chain.from_iterable(token_lists), repeat(0)),
+                          dtype=np.int64, count=total)
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        found_rows, found_columns = [], []
         for n in range(self.min_n, self.max_n + 1):
-            if n > count:
+            if n > total:
                 break
             if n == 1:
                 columns = self.unigram_column[ids]
-                found.append(columns[columns >= 0])
+                known = columns >= 0
+                found_rows.append(rows[known])
+                found_columns.append(columns[known])
                 continue
-            packed = ids[: count - n + 1].copy()
-            known = packed > 0
+            width = total - n + 1
+            packed = ids[:width].copy()
+            # An n-gram never spans two texts.
+            known = (packed > 0) & (rows[:width] == rows[n - 1:])
             for position in range(1, n):
-                following = ids[position: count - n + 1 + position]
+                following = ids[position: width + position]
                 known &= following > 0
                 packed |= following << (self._BITS * position)
-            found.append(self.longer.find(packed[known])[1])
-        return _count(np.concatenate(found) if found else np.empty(0, np.int64), self.size)
+            hit, columns = self.longer.find(packed[known])
+            found_rows.append(rows[:width][known][hit])
+            found_columns.append(columns)
+        if not found_rows:
+            return rows[:0], rows[:0], rows[:0]
+        return _count(np.concatenate(found_rows), np.concatenate(found_columns), self.size)
 
 
 class _CharBlock:
     """Character n-grams inside word boundaries (scikit-learn's ``char_wb``), vectorised.
 
     char_wb n-grams depend only on the word, so each distinct word is analysed once and its
-    vocabulary columns cached; a document is then the concatenation of its words' columns.
+    vocabulary columns kept (one flat array, a start and a length per word); a text is then
+    its distinct words' columns, weighted by how often each word occurs in it.
     An n-gram is one int64 key: alphabet codes packed ``bits`` apart plus its length on top.
     """
 
@@ -194,12 +240,16 @@ class _CharBlock:
         if len(np.unique(keys)) != len(terms):
             raise ModelError("char n-gram vocabulary has duplicate terms")
         self.vocabulary = _SortedKeys(keys)
-        self.cache: dict[str, np.ndarray] = {}
+        self._forget()
+
+    def _forget(self) -> None:
+        self.word_index: dict[str, int] = {}
+        self.word_start = np.empty(0, dtype=np.int64)
+        self.word_length = np.empty(0, dtype=np.int64)
+        self.flat = np.empty(0, dtype=np.int64)
 
     def _analyse(self, words: list[str]) -> None:
-        """Find the vocabulary columns of every char_wb n-gram of each word, into the cache."""
-        if len(self.cache) > self._CACHE_LIMIT:
-            self.cache.clear()
+        """Find the vocabulary columns of every char_wb n-gram of each word, and remember them."""
         padded = " " + "  ".join(words) + " "
         points = np.frombuffer(padded.encode("utf-32-le"), dtype="<u4").astype(np.int64)
         mapped = self.char_codes[np.minimum(points, len(self.char_codes) - 1)]
@@ -221,20 +271,29 @@ class _CharBlock:
         hit_owners = np.concatenate(owners)[hit]
         order = np.argsort(hit_owners, kind="stable")
         bounds = np.searchsorted(hit_owners[order], np.arange(len(words) + 1))
-        columns = columns[order]
-        for index, word in enumerate(words):
-            self.cache[word] = columns[bounds[index]:bounds[index + 1]]
+        first = len(self.word_index)
+        self.word_index.update(zip(words, range(first, first + len(words))))
+        self.word_start = np.concatenate((self.word_start, bounds[:-1] + len(self.flat)))
+        self.word_length = np.concatenate((self.word_length, np.diff(bounds)))
+        self.flat = np.concatenate((self.flat, columns[order]))
 
-    def columns(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        words = text.lower().split()
-        if not words:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        cache = self.cache
-        missing = [word for word in set(words) if word not in cache]
-        if missing:
-            self._analyse(missing)
-            cache = self.cache
-        return _count(np.concatenate([cache[word] for word in words]), self.size)
+    def counts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, count) of every vocabulary char_wb n-gram in each of ``texts``."""
+        word_lists = [text.lower().split() for text in texts]
+        per_text = np.fromiter(map(len, word_lists), dtype=np.int64, count=len(texts))
+        words = list(chain.from_iterable(word_lists))
+        if len(self.word_index) > self._CACHE_LIMIT:
+            self._forget()
+        index = np.fromiter(map(self.word_index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+        if len(index) and index.min() < 0:
+            self._analyse(list(dict.fromkeys(words[i] for i in np.flatnonzero(index < 0).tolist())))
+            index = np.fromiter(map(self.word_index.__getitem__, words), dtype=np.int64, count=len(words))
+        # Each distinct word once per text, weighted by its occurrences there.
+        rows, words_at, occurrences = _count(np.repeat(np.arange(len(texts), dtype=np.int64), per_text), index,
+                                             max(len(self.word_index), 1))
+        lengths = self.word_length[words_at]
+        columns = _gather(self.word_start[words_at], lengths, self.flat)
+        return _count(np.repeat(rows, lengths), columns, self.size, np.repeat(occurrences, lengths))
 
 
 @dataclass
@@ -260,19 +319,18 @@ class Block:
         else:
             raise ModelError(f"unsupported analyzer {self.analyzer!r} in model block {self.name!r}")
 
-    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(global columns, values) of this block for one text: sublinear tf × idf, l2, × weight."""
-        columns, counts = self.lookup.columns(text)
+    def entries(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, global columns, values) of this block for ``texts``: sublinear tf × idf, l2 per row, × weight."""
+        rows, columns, counts = self.lookup.counts(texts)
         if not len(columns):
-            return columns, np.empty(0)
+            return rows, columns, np.empty(0)
         tf = counts.astype(np.float64)
         if self.sublinear_tf:
             tf = np.log(tf) + 1.0
         values = tf * self.idf[columns]
-        norm = math.sqrt(float(np.dot(values, values)))
-        if norm > 0:
-            values = values / norm
-        return columns + self.offset, values * self.weight
+        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=len(texts)))
+        values = values / norms[rows] * self.weight
+        return rows, columns + self.offset, values
 
 
 # -- the model --------------------------------------------------------------------------
@@ -289,8 +347,6 @@ class Model:
         classifier = manifest["classifier"]
         self.temperature = float(classifier["temperature"])
         self.coef = arrays["coef"]
-        # Feature-major copy: gathering a document's rows is contiguous.
-        self.coef_by_feature = np.ascontiguousarray(self.coef.T)
         self.intercept = arrays["intercept"]
         thresholds = manifest["thresholds"]
         self.min_words = int(thresholds["min_words"])
@@ -311,23 +367,34 @@ class Model:
             raise ModelError("model coefficients do not match its vocabulary; the artefact is damaged")
 
     # -- scoring --------------------------------------------------------------------------
-    def vectorise(self, texts: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
-        parts = [block.vector(texts[block.channel]) for block in self.blocks]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    #: Texts vectorised together: large enough to amortise numpy's per-call cost, small
+    #: enough that a batch's (row, column) keys sort in cache.
+    BATCH = 64
 
-    def decision(self, texts: tuple[str, str]) -> np.ndarray:
-        columns, values = self.vectorise(texts)
-        return values @ self.coef_by_feature[columns] + self.intercept
+    def vectorise(self, pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, columns, values) of the feature matrix for (cause, context) pairs."""
+        parts = [block.entries([pair[block.channel] for pair in pairs]) for block in self.blocks]
+        return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
 
-    def probabilities(self, texts: tuple[str, str]) -> np.ndarray:
-        scores = self.decision(texts) / self.temperature
-        scores = scores - scores.max()
+    def decisions(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        rows, columns, values = self.vectorise(pairs)
+        scores = np.empty((len(pairs), len(self.classes)))
+        for k, weights in enumerate(self.coef):
+            scores[:, k] = np.bincount(rows, weights=weights[columns] * values, minlength=len(pairs))
+        return scores + self.intercept
+
+    def _probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        scores = self.decisions(pairs) / self.temperature
+        scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
-        return exp / exp.sum()
+        return exp / exp.sum(axis=1, keepdims=True)
 
     def predict_texts(self, texts: Sequence[tuple[str, str]]) -> np.ndarray:
         """Probability rows for (cause, context) pairs: the numpy twin of the sklearn pipeline."""
-        return np.vstack([self.probabilities(pair) for pair in texts]) if texts else np.empty((0, len(self.classes)))
+        if not len(texts):
+            return np.empty((0, len(self.classes)))
+        return np.vstack([self._probabilities(texts[start:start + self.BATCH])
+                          for start in range(0, len(texts), self.BATCH)])
 
     # -- decisions ------------------------------------------------------------------------
     def decide(self, probabilities: np.ndarray, words: int) -> tuple[Optional[str], Optional[str], Optional[str]]:
@@ -344,26 +411,33 @@ class Model:
         return self.classes[top], None, runner_up
 
     def predict(self, incident: "Incident", explain: bool = False, top_terms: int = 8) -> Prediction:
-        texts = channels(incident)
-        probabilities = self.probabilities(texts)
-        category, reason, runner_up = self.decide(probabilities, prose_word_count(incident, texts))
-        top = int(np.argmax(probabilities))
-        prediction = Prediction(
-            path=str(incident.path) if incident.path else None, id=incident.id, category=category,
-            confidence=float(probabilities[top]),
-            probabilities={name: float(p) for name, p in zip(self.classes, probabilities)},
-            abstained=category is None, reason=reason, runner_up=runner_up)
-        if explain:
-            best = self.classes[top]
-            prediction.explanation = {best: self.explain(texts, best, top_terms)}
-            if runner_up and runner_up != best:
-                prediction.explanation[runner_up] = self.explain(texts, runner_up, top_terms)
-        return prediction
+        return self.predict_many([incident], explain, top_terms)[0]
+
+    def predict_many(self, incidents: Sequence["Incident"], explain: bool = False, top_terms: int = 8) -> list[Prediction]:
+        """Predictions for incidents, vectorised in batches (the same numbers as one at a time)."""
+        texts = [channels(incident) for incident in incidents]
+        table = self.predict_texts(texts)
+        predictions = []
+        for incident, pair, probabilities in zip(incidents, texts, table):
+            category, reason, runner_up = self.decide(probabilities, prose_word_count(incident, pair))
+            top = int(np.argmax(probabilities))
+            prediction = Prediction(
+                path=str(incident.path) if incident.path else None, id=incident.id, category=category,
+                confidence=float(probabilities[top]),
+                probabilities=dict(zip(self.classes, probabilities.tolist())),
+                abstained=category is None, reason=reason, runner_up=runner_up)
+            if explain:
+                best = self.classes[top]
+                prediction.explanation = {best: self.explain(pair, best, top_terms)}
+                if runner_up and runner_up != best:
+                    prediction.explanation[runner_up] = self.explain(pair, runner_up, top_terms)
+            predictions.append(prediction)
+        return predictions
 
     def explain(self, texts: tuple[str, str], category: str, top_terms: int = 8) -> list[dict[str, Any]]:
         """Terms that pushed towards ``category``: weight × feature value, largest first."""
         row = self.classes.index(category)
-        columns, values = self.vectorise(texts)
+        _, columns, values = self.vectorise([texts])
         contributions = self.coef[row, columns] * values
         order = np.argsort(-contributions, kind="stable")
         terms = []

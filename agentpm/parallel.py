@@ -40,3 +40,22 @@ def map_in_order(function: Callable[[Item], Result], items: Sequence[Item], mini
         results.append(function(item))
         tick()
     return results
+
+
+def map_batched(function: Callable[[list[Item]], list[Result]], items: Sequence[Item], batch: int, minimum: int,
+                progress: Optional[Callable[[int, int], None]] = None, workers: Optional[int] = None
+                ) -> list[Result]:
+    """Like :func:`map_in_order`, but ``function`` takes a list of up to ``batch`` items and returns
+    one result per item: for work that is cheaper per item when done many at a time (numpy)."""
+    batches = [list(items[start:start + batch]) for start in range(0, len(items), batch)]
+    done = [0]
+
+    def tick(finished: int, _: int) -> None:
+        done[0] += len(batches[finished - 1])
+        if progress:
+            progress(done[0], len(items))
+
+    results: list[Result] = []
+    for part in map_in_order(function, batches, -(-minimum // batch), tick, workers, chunksize=1):
+        results.extend(part)
+    return results

@@ -180,23 +180,28 @@ def quick_model_hash(path: Path | str) -> Optional[str]:
 _WORKER_MODEL: Any = None
 
 
-def _predict_file(path: str) -> dict[str, Any]:
-    result = parse_file(path)
-    if result.incident is None:
-        return {"category": None, "reason": "unreadable"}
-    prediction = _WORKER_MODEL.predict(result.incident)
-    return {"category": prediction.category, "reason": prediction.reason,
-            "confidence": round(prediction.confidence, 6)}
+def _predict_files(paths: list[str]) -> list[dict[str, Any]]:
+    incidents = [parse_file(path).incident for path in paths]
+    predictions = iter(_WORKER_MODEL.predict_many([incident for incident in incidents if incident is not None]))
+    results = []
+    for incident in incidents:
+        if incident is None:
+            results.append({"category": None, "reason": "unreadable"})
+            continue
+        prediction = next(predictions)
+        results.append({"category": prediction.category, "reason": prediction.reason,
+                        "confidence": round(prediction.confidence, 6)})
+    return results
 
 
 def _predict_all(paths: list[str], model: Any, progress: Optional[Callable[[int, int], None]],
                  workers: Optional[int]) -> list[dict[str, Any]]:
     global _WORKER_MODEL
     from agentpm.cache import PARALLEL_MINIMUM
-    from agentpm.parallel import map_in_order
+    from agentpm.parallel import map_batched
 
     _WORKER_MODEL = model
-    return map_in_order(_predict_file, paths, PARALLEL_MINIMUM // 4, progress, workers, chunksize=50, every=100)
+    return map_batched(_predict_files, paths, 64, PARALLEL_MINIMUM // 4, progress, workers)
 
 
 def resolve_labels(records: Sequence[Record], mode: str, taxonomy: Taxonomy, model_path: Path | str,

@@ -61,3 +61,25 @@ def write_incidents(folder: Path, count: int, seed: int = 0, categories: tuple[s
             path.write_text(json.dumps(record, indent=1), encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def copy_corpus(corpus: Path, folder: Path, copies: int) -> int:
+    """``copies`` copies of the hand-written corpus (real report text, every format) with unique ids.
+
+    Returns the bytes written. Each corpus file holds its id exactly once, so suffixing that
+    one occurrence keeps ids unique without touching anything else.
+    """
+    from agentpm.parsing import parse_file
+
+    written = 0
+    sources = [path for path in sorted(corpus.iterdir()) if path.is_file() and path.name != "README.md"]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        incident = parse_file(path).incident
+        for copy in range(copies):
+            target = folder / f"copy-{copy:02d}" / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copied = text.replace(incident.id, f"{incident.id}-C{copy}", 1) if incident and incident.id else text
+            target.write_text(copied, encoding="utf-8")
+            written += len(copied.encode("utf-8"))
+    return written
