@@ -77,6 +77,12 @@ def _stderr(message: str) -> None:
 
 
 def _emit_json(data: Any) -> None:
+    if isinstance(data, list) and data:
+        # One record per line: still valid JSON and easy to grep, and the C encoder (no indent)
+        # is ten times faster on the thousands of rows a batch produces.
+        lines = ",\n".join("  " + json.dumps(item, ensure_ascii=False, default=str) for item in data)
+        sys.stdout.write("[\n" + lines + "\n]\n")
+        return
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
