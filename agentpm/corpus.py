@@ -31,7 +31,7 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
     """
     files: list[Path] = []
     problems: list[Problem] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -39,17 +39,18 @@ def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
             for folder, dirnames, filenames in os.walk(path):
                 dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
                 found.extend(os.path.join(folder, name) for name in filenames if _is_incident_name(name))
-            candidates: Iterable[Path] = [Path(name) for name in sorted(found)]
+            # Strings until kept: Path objects cost more than the walk itself on a large folder.
+            candidates: list[str] = sorted(found)
         elif path.exists():
-            candidates = [path]
+            candidates = [str(path)]
         else:
             problems.append(Problem(str(path), "no such file or folder", None, "unreadable"))
             continue
         for candidate in candidates:
-            key = Path(os.path.abspath(candidate))  # no symlink resolution: one syscall-free step per file
+            key = os.path.abspath(candidate)  # no symlink resolution: one syscall-free step per file
             if key not in seen:
                 seen.add(key)
-                files.append(candidate)
+                files.append(Path(candidate))
     return files, problems
 
 
