@@ -66,6 +66,49 @@ def test_numpy_and_sklearn_agree_on_generated_text(fitted, shipped, cause, conte
     assert np.abs(pipeline.predict_proba(texts) - shipped.predict_texts([(cause, context)])).max() < 1e-9
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(st.one_of(_text, _words), st.one_of(_text, _words)), min_size=1, max_size=70))
+def test_a_batch_scores_like_its_texts_one_at_a_time(shipped, pairs):
+    """Batching (shared word table, sparse product, texts side by side) never changes a score."""
+    from agentpm.model import _load_cached
+
+    alone = np.vstack([shipped.predict_texts([pair]) for pair in pairs])
+    assert np.abs(shipped.predict_texts(pairs) - alone).max() < 1e-12  # words already known
+    fresh = _load_cached.__wrapped__(str(SHIPPED.resolve()))  # words met for the first time, together
+    assert np.abs(fresh.predict_texts(pairs) - alone).max() < 1e-12
+
+
+def test_the_word_table_forgets_without_changing_scores(shipped, monkeypatch):
+    from agentpm import model as model_module
+
+    corpus = load_corpus([CORPUS], taxonomy=load_taxonomy(TAXONOMY))
+    from agentpm.features import channels
+
+    pairs = [channels(incident) for incident in corpus.incidents[:150]]
+    remembered = shipped.predict_texts(pairs)
+    monkeypatch.setattr(model_module._Words, "LIMIT", 50)  # forget after almost every batch
+    assert np.abs(shipped.predict_texts(pairs) - remembered).max() < 1e-12
+    distinct = len({word for cause, _ in pairs for word in cause.lower().split()})
+    assert len(shipped.words[0].number) < distinct  # only the last batch's words are held
+
+
+@settings(max_examples=300)
+@given(text=st.one_of(_text, _words))
+def test_tokenizer_shortcuts_find_scikit_learns_tokens(text):
+    """The predictor drops the \\b anchors of scikit-learn's token pattern and takes an
+    all-alphanumeric word as its own token; both must find exactly what the pattern finds."""
+    import re
+
+    from agentpm.model import _TOKENS
+
+    reference = re.compile(r"(?u)\b\w\w+\b")
+    lowered = text.lower()
+    assert _TOKENS.findall(lowered) == reference.findall(lowered)
+    for word in lowered.split():
+        if word.isalnum():
+            assert reference.findall(word) == ([word] if len(word) > 1 else [])
+
+
 def test_shipped_model_matches_the_taxonomy_and_is_small(shipped, taxonomy):
     shipped.check_taxonomy(taxonomy)
     size = sum(path.stat().st_size for path in SHIPPED.iterdir())
