@@ -38,6 +38,7 @@ WEIGHTS = "weights.npz"
 #: without its anchors: a maximal run of word characters always starts and ends at a word
 #: boundary, so they find the same tokens and only cost time.
 _TOKENS = re.compile(r"\w\w+")
+_TOKENS_AND_SPACES = re.compile(r"\w\w+| ")
 _CHANNELS = ("cause", "context")
 #: Feature-matrix entries in one block above which scores come from a scipy sparse product
 #: (importing scipy costs 0.15 s), and the lower bar once scipy is loaded anyway.
@@ -112,15 +113,21 @@ class _KeyTable:
 
     def find(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in ``queries`` that are vocabulary terms, their columns)."""
-        found = np.full(len(queries), -1, dtype=np.int64)
-        pending = np.arange(len(queries))
+        mask = (1 << self.bits) - 1
         slots = self._slots(queries)
+        stored = self.keys[slots]
+        # Most queries settle at their first slot (found, or an empty slot: not a term), so
+        # that round runs over whole arrays and only the rest walk on.
+        found = np.where(stored == queries, self.columns[slots], -1)
+        pending = np.flatnonzero((found < 0) & (stored != self._EMPTY))
+        slots = slots[pending]
         while len(pending):
+            slots = (slots + 1) & mask
             stored = self.keys[slots]
             hit = stored == queries[pending]
             found[pending[hit]] = self.columns[slots[hit]]
             going_on = ~hit & (stored != self._EMPTY)
-            pending, slots = pending[going_on], (slots[going_on] + 1) & ((1 << self.bits) - 1)
+            pending, slots = pending[going_on], slots[going_on]
         positions = np.flatnonzero(found >= 0)
         return positions, found[positions]
 
@@ -297,14 +304,16 @@ class _WordBlock:
 
     def learn(self, words: list[str]) -> None:
         """Remember each word's token ids (0 for tokens outside the vocabulary)."""
-        # Most words are one run of word characters, and then the word is its own token (\w is
-        # exactly str.isalnum() or "_"); only the rest need the regex.
-        token_lists = [([word] if len(word) > 1 else []) if word.isalnum() else _TOKENS.findall(word)
-                       for word in words]
-        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(words))
-        ids = np.fromiter(map(self.token_ids.get, chain.from_iterable(token_lists), repeat(0)),
-                          dtype=np.int64, count=int(lengths.sum()))
-        self.memory.extend(ids, np.concatenate(([0], np.cumsum(lengths))))
+        # One regex pass over all the words, with the single spaces between them found as
+        # separators: tokens never contain a space, so each word's tokens lie between two.
+        found = _TOKENS_AND_SPACES.findall(" ".join(words) + " ")
+        ids = np.fromiter(map(self.token_ids.get, found, repeat(0)), dtype=np.int64, count=len(found))
+        separators = np.flatnonzero(np.fromiter(map(" ".__eq__, found), dtype=bool, count=len(found)))
+        starts = np.concatenate(([0], separators[:-1] + 1))
+        keep = np.ones(len(found), dtype=bool)
+        keep[separators] = False
+        lengths = separators - starts
+        self.memory.extend(ids[keep], np.concatenate(([0], np.cumsum(lengths))))
 
     def counts(self, rows: np.ndarray, words: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, count) of every vocabulary n-gram in the texts made of these word occurrences."""
