@@ -17,6 +17,10 @@ from agentpm.store import store_prediction
 from agentpm.taxonomy import Taxonomy
 
 
+#: Files a worker parses and then scores together: one of the model's batches.
+BATCH = Model.BATCH
+
+
 def model_for(path: Path | str, taxonomy: Taxonomy) -> Model:
     """Load a model and check that it was trained for this taxonomy."""
     model = load_model(path)
@@ -38,10 +42,6 @@ def classify(incidents: Sequence[Incident], model: Model, explain: bool = False,
 #: Below this many files a second process costs more than it saves.
 PARALLEL_MINIMUM = 200
 _worker_state: dict = {}
-
-
-#: Files parsed and then vectorised together by one worker.
-BATCH = 64
 
 
 def _parse_and_predict(paths: list[Path]) -> list[tuple[ParseResult, Optional[Prediction]]]:

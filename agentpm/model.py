@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import sys
 import zipfile
@@ -185,15 +184,8 @@ class _PerWord:
         self.words = self.used = 0
         self._start = np.empty(1024, dtype=np.int64)
         self._length = np.empty(1024, dtype=np.int64)
-        self.flat = np.empty(16384, dtype=np.int64)
+        self._flat = np.empty(16384, dtype=np.int64)
 
-    @property
-    def start(self) -> np.ndarray:
-        return self._start[: self.words]
-
-    @property
-    def length(self) -> np.ndarray:
-        return self._length[: self.words]
 
     @staticmethod
     def _room(array: np.ndarray, needed: int) -> np.ndarray:
@@ -208,17 +200,18 @@ class _PerWord:
         count = len(bounds) - 1
         self._start = self._room(self._start, self.words + count)
         self._length = self._room(self._length, self.words + count)
-        self.flat = self._room(self.flat, self.used + len(values))
+        self._flat = self._room(self._flat, self.used + len(values))
         self._start[self.words: self.words + count] = bounds[:-1] + self.used
         self._length[self.words: self.words + count] = np.diff(bounds)
-        self.flat[self.used: self.used + len(values)] = values
+        self._flat[self.used: self.used + len(values)] = values
         self.words += count
         self.used += len(values)
 
-    def rows_and_values(self, rows: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The arrays of ``words`` end to end, and for each value the row of its word."""
+    def rows_and_values(self, rows: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The arrays of ``words`` end to end, for each value the row of its word, and each
+        word's array length."""
         lengths = self._length[words]
-        return np.repeat(rows, lengths), _gather(self._start[words], lengths, self.flat)
+        return np.repeat(rows, lengths), _gather(self._start[words], lengths, self._flat), lengths
 
 
 class _Words:
@@ -317,7 +310,7 @@ class _WordBlock:
 
     def counts(self, rows: np.ndarray, words: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, count) of every vocabulary n-gram in the texts made of these word occurrences."""
-        rows, ids = self.memory.rows_and_values(rows, words)
+        rows, ids, _ = self.memory.rows_and_values(rows, words)
         total = len(ids)
         found_rows, found_columns = [], []
         for n in range(self.min_n, self.max_n + 1):
@@ -407,8 +400,7 @@ class _CharBlock:
         """(row, column, count) of every vocabulary char_wb n-gram in the texts made of these word occurrences."""
         # Each distinct word once per text, weighted by its occurrences there.
         rows, words, occurrences = _count(rows, words, size)
-        lengths = self.memory.length[words]
-        rows, columns = self.memory.rows_and_values(rows, words)
+        rows, columns, lengths = self.memory.rows_and_values(rows, words)
         return _count(rows, columns, self.size, np.repeat(occurrences, lengths))
 
 

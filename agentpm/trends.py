@@ -201,7 +201,7 @@ def _predict_all(paths: list[str], model: Any, progress: Optional[Callable[[int,
     from agentpm.parallel import map_batched
 
     _WORKER_MODEL = model
-    return map_batched(_predict_files, paths, 64, PARALLEL_MINIMUM // 4, progress, workers)
+    return map_batched(_predict_files, paths, model.BATCH, PARALLEL_MINIMUM // 4, progress, workers)
 
 
 def resolve_labels(records: Sequence[Record], mode: str, taxonomy: Taxonomy, model_path: Path | str,
