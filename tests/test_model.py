@@ -92,6 +92,19 @@ def test_the_word_table_forgets_without_changing_scores(shipped, monkeypatch):
     assert len(shipped.words[0].number) < distinct  # only the last batch's words are held
 
 
+def test_sparse_and_numpy_scoring_agree(shipped, monkeypatch):
+    """Large batches are scored with a scipy sparse product, small ones with numpy alone."""
+    from agentpm import model as model_module
+    from agentpm.features import channels
+
+    pairs = [channels(incident) for incident in load_corpus([CORPUS], taxonomy=load_taxonomy(TAXONOMY)).incidents[:130]]
+    monkeypatch.setattr(model_module, "SPARSE_MINIMUM", 0)
+    sparse = shipped.predict_texts(pairs)
+    monkeypatch.setattr(model_module, "SPARSE_MINIMUM", 10**12)
+    monkeypatch.setattr(model_module, "SPARSE_ONCE_IMPORTED", 10**12)
+    assert np.abs(shipped.predict_texts(pairs) - sparse).max() < 1e-12
+
+
 @settings(max_examples=300)
 @given(text=st.one_of(_text, _words))
 def test_tokenizer_shortcuts_find_scikit_learns_tokens(text):
