@@ -123,7 +123,13 @@ def channels(incident: "Incident") -> tuple[str, str]:
     return cause, context
 
 
-def prose_word_count(incident: "Incident", texts: tuple[str, str] | None = None) -> int:
-    """Words of prose beyond the title: too few, and the model should not guess."""
-    cause, context = texts if texts is not None else channels(incident)
-    return max(0, len(cause.split()) + len(context.split()) - len(incident.title.split()))
+def prose_word_count(incident: "Incident", texts: tuple[str, str] | None = None, channel_words: int | None = None) -> int:
+    """Words of prose beyond the title: too few, and the model should not guess.
+
+    ``channel_words``, the whitespace-separated words of both channels, saves splitting them
+    again when the caller has counted them already.
+    """
+    if channel_words is None:
+        cause, context = texts if texts is not None else channels(incident)
+        channel_words = len(cause.split()) + len(context.split())
+    return max(0, channel_words - len(incident.title.split()))

@@ -485,11 +485,15 @@ class Model:
     #: enough that a batch's (row, column) keys sort in cache.
     BATCH = 64
 
-    def _block_entries(self, pairs: Sequence[tuple[str, str]]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(rows, columns, values) of each block's part of the feature matrix, rows ascending."""
+    def _block_entries(self, pairs: Sequence[tuple[str, str]], word_counts: Optional[np.ndarray] = None
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(rows, columns, values) of each block's part of the feature matrix, rows ascending;
+        adds each text's whitespace-separated words to ``word_counts`` if given."""
         for channel, words in enumerate(self.words):
             # Both analyzers lowercase first (scikit-learn's default).
             rows, numbers = words.numbers([pair[channel].lower() for pair in pairs])
+            if word_counts is not None:
+                word_counts += np.bincount(rows, minlength=len(pairs))
             for block in self.blocks:
                 if block.channel == channel:
                     yield block.entries(len(pairs), rows, numbers, max(len(words.number), 1))
@@ -499,9 +503,9 @@ class Model:
         parts = list(self._block_entries(pairs))
         return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
 
-    def decisions(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    def decisions(self, pairs: Sequence[tuple[str, str]], word_counts: Optional[np.ndarray] = None) -> np.ndarray:
         scores = np.tile(self.intercept, (len(pairs), 1))
-        for rows, columns, values in self._block_entries(pairs):
+        for rows, columns, values in self._block_entries(pairs, word_counts):
             if len(columns) >= SPARSE_MINIMUM or (len(columns) >= SPARSE_ONCE_IMPORTED and "scipy.sparse" in sys.modules):
                 # A sparse product reads each coefficient row once, contiguously: four times
                 # faster than numpy gathers on a batch, worth scipy's import only for big input.
@@ -515,18 +519,25 @@ class Model:
                 scores[:, k] += np.bincount(rows, weights=weights[columns] * values, minlength=len(pairs))
         return scores
 
-    def _probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        scores = self.decisions(pairs) / self.temperature
+    def _probabilities(self, pairs: Sequence[tuple[str, str]], word_counts: Optional[np.ndarray] = None) -> np.ndarray:
+        scores = self.decisions(pairs, word_counts) / self.temperature
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
         return exp / exp.sum(axis=1, keepdims=True)
 
+    def _scores(self, texts: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Probability rows and whitespace word counts for (cause, context) pairs, a batch at a time."""
+        word_counts = np.zeros(len(texts), dtype=np.int64)
+        if not len(texts):
+            return np.empty((0, len(self.classes))), word_counts
+        # Each batch adds to its own slice (a view) of word_counts.
+        table = np.vstack([self._probabilities(texts[start:start + self.BATCH], word_counts[start:start + self.BATCH])
+                           for start in range(0, len(texts), self.BATCH)])
+        return table, word_counts
+
     def predict_texts(self, texts: Sequence[tuple[str, str]]) -> np.ndarray:
         """Probability rows for (cause, context) pairs: the numpy twin of the sklearn pipeline."""
-        if not len(texts):
-            return np.empty((0, len(self.classes)))
-        return np.vstack([self._probabilities(texts[start:start + self.BATCH])
-                          for start in range(0, len(texts), self.BATCH)])
+        return self._scores(texts)[0]
 
     # -- decisions ------------------------------------------------------------------------
     def decide(self, probabilities: np.ndarray, words: int) -> tuple[Optional[str], Optional[str], Optional[str]]:
@@ -548,10 +559,10 @@ class Model:
     def predict_many(self, incidents: Sequence["Incident"], explain: bool = False, top_terms: int = 8) -> list[Prediction]:
         """Predictions for incidents, vectorised in batches (the same numbers as one at a time)."""
         texts = [channels(incident) for incident in incidents]
-        table = self.predict_texts(texts)
+        table, word_counts = self._scores(texts)
         predictions = []
-        for incident, pair, probabilities in zip(incidents, texts, table):
-            category, reason, runner_up = self.decide(probabilities, prose_word_count(incident, pair))
+        for incident, pair, probabilities, words in zip(incidents, texts, table, word_counts.tolist()):
+            category, reason, runner_up = self.decide(probabilities, prose_word_count(incident, channel_words=words))
             top = int(np.argmax(probabilities))
             prediction = Prediction(
                 path=str(incident.path) if incident.path else None, id=incident.id, category=category,
