@@ -7,6 +7,7 @@ become messages and exit codes (0 ok, 1 findings, 2 usage error or unreadable in
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
@@ -553,6 +554,10 @@ def model_eval(
 
 def main() -> None:
     """Console-script entry: run the app and turn agentpm errors into one-line messages."""
+    # A run is short and builds thousands of small objects that live to the end (records,
+    # predictions, rows); young-generation collections every 700 allocations kept walking
+    # them, a tenth of a large classify's time. Cycles are still collected, just less often.
+    gc.set_threshold(50_000)
     try:
         app()
     except AgentPMError as exc:
