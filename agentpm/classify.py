@@ -47,8 +47,7 @@ _worker_state: dict = {}
 def _parse_and_predict(paths: list[Path]) -> list[tuple[ParseResult, Optional[Prediction]]]:
     results = [parse_file(path) for path in paths]
     model, explain = _worker_state["model"], _worker_state["explain"]
-    predictions = iter(model.predict_many([result.incident for result in results if result.incident], explain=explain))
-    return [(result, next(predictions) if result.incident else None) for result in results]
+    return list(zip(results, model.predict_parsed([result.incident for result in results], explain=explain)))
 
 
 def load_and_classify(paths: list[Path], taxonomy: Taxonomy, model: Model, explain: bool = False,

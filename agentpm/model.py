@@ -556,6 +556,12 @@ class Model:
     def predict(self, incident: "Incident", explain: bool = False, top_terms: int = 8) -> Prediction:
         return self.predict_many([incident], explain, top_terms)[0]
 
+    def predict_parsed(self, incidents: Sequence[Optional["Incident"]], explain: bool = False) -> list[Optional[Prediction]]:
+        """:meth:`predict_many` over a batch of parse results with gaps (None for a file that did
+        not parse), which stay None."""
+        predictions = iter(self.predict_many([incident for incident in incidents if incident is not None], explain))
+        return [next(predictions) if incident is not None else None for incident in incidents]
+
     def predict_many(self, incidents: Sequence["Incident"], explain: bool = False, top_terms: int = 8) -> list[Prediction]:
         """Predictions for incidents, vectorised in batches (the same numbers as one at a time)."""
         texts = [channels(incident) for incident in incidents]

@@ -181,17 +181,9 @@ _WORKER_MODEL: Any = None
 
 
 def _predict_files(paths: list[str]) -> list[dict[str, Any]]:
-    incidents = [parse_file(path).incident for path in paths]
-    predictions = iter(_WORKER_MODEL.predict_many([incident for incident in incidents if incident is not None]))
-    results = []
-    for incident in incidents:
-        if incident is None:
-            results.append({"category": None, "reason": "unreadable"})
-            continue
-        prediction = next(predictions)
-        results.append({"category": prediction.category, "reason": prediction.reason,
-                        "confidence": round(prediction.confidence, 6)})
-    return results
+    predictions = _WORKER_MODEL.predict_parsed([parse_file(path).incident for path in paths])
+    return [{"category": prediction.category, "reason": prediction.reason, "confidence": round(prediction.confidence, 6)}
+            if prediction is not None else {"category": None, "reason": "unreadable"} for prediction in predictions]
 
 
 def _predict_all(paths: list[str], model: Any, progress: Optional[Callable[[int, int], None]],
