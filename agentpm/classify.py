@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional
 
 
 from agentpm.corpus import Corpus, discover, load_files
@@ -26,17 +26,6 @@ def model_for(path: Path | str, taxonomy: Taxonomy) -> Model:
     model = load_model(path)
     model.check_taxonomy(taxonomy)
     return model
-
-
-def classify(incidents: Sequence[Incident], model: Model, explain: bool = False,
-             progress: Optional[Callable[[int, int], None]] = None) -> list[Prediction]:
-    """Predictions for already-parsed incidents, in order (one process)."""
-    predictions: list[Prediction] = []
-    for start in range(0, len(incidents), BATCH):
-        predictions.extend(model.predict_many(incidents[start:start + BATCH], explain=explain))
-        if progress:
-            progress(len(predictions), len(incidents))
-    return predictions
 
 
 #: Below this many files a second process costs more than it saves.

@@ -20,6 +20,7 @@ import typer
 
 from agentpm import __version__
 from agentpm.errors import AgentPMError, UsageError
+from agentpm.parallel import GC_YOUNG_THRESHOLD
 
 app = typer.Typer(
     name="agentpm",
@@ -557,7 +558,7 @@ def main() -> None:
     # A run is short and builds thousands of small objects that live to the end (records,
     # predictions, rows); young-generation collections every 700 allocations kept walking
     # them, a tenth of a large classify's time. Cycles are still collected, just less often.
-    gc.set_threshold(50_000)
+    gc.set_threshold(GC_YOUNG_THRESHOLD)
     try:
         app()
     except AgentPMError as exc:

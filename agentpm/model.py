@@ -186,7 +186,6 @@ class _PerWord:
         self._length = np.empty(1024, dtype=np.int64)
         self._flat = np.empty(16384, dtype=np.int64)
 
-
     @staticmethod
     def _room(array: np.ndarray, needed: int) -> np.ndarray:
         if needed <= len(array):
@@ -308,7 +307,7 @@ class _WordBlock:
         lengths = separators - starts
         self.memory.extend(ids[keep], np.concatenate(([0], np.cumsum(lengths))))
 
-    def counts(self, rows: np.ndarray, words: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def counts(self, rows: np.ndarray, words: np.ndarray, table_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, count) of every vocabulary n-gram in the texts made of these word occurrences."""
         rows, ids, _ = self.memory.rows_and_values(rows, words)
         total = len(ids)
@@ -396,10 +395,11 @@ class _CharBlock:
         order = np.argsort(hit_owners, kind="stable")
         self.memory.extend(columns[order], np.searchsorted(hit_owners[order], np.arange(len(words) + 1)))
 
-    def counts(self, rows: np.ndarray, words: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(row, column, count) of every vocabulary char_wb n-gram in the texts made of these word occurrences."""
+    def counts(self, rows: np.ndarray, words: np.ndarray, table_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, count) of every vocabulary char_wb n-gram in the texts made of these word
+        occurrences; ``table_size`` is how many words the word table holds."""
         # Each distinct word once per text, weighted by its occurrences there.
-        rows, words, occurrences = _count(rows, words, size)
+        rows, words, occurrences = _count(rows, words, table_size)
         rows, columns, lengths = self.memory.rows_and_values(rows, words)
         return _count(rows, columns, self.size, np.repeat(occurrences, lengths))
 
@@ -427,18 +427,18 @@ class Block:
         else:
             raise ModelError(f"unsupported analyzer {self.analyzer!r} in model block {self.name!r}")
 
-    def entries(self, texts: int, rows: np.ndarray, words: np.ndarray, vocabulary_words: int
+    def entries(self, text_count: int, rows: np.ndarray, words: np.ndarray, table_size: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, global columns, values) of this block for ``texts`` texts given as word occurrences
-        (see :class:`_Words`): sublinear tf × idf, l2 per row, × weight."""
-        rows, columns, counts = self.lookup.counts(rows, words, vocabulary_words)
+        """(rows, global columns, values) of this block for ``text_count`` texts given as word
+        occurrences (see :class:`_Words`): sublinear tf × idf, l2 per row, × weight."""
+        rows, columns, counts = self.lookup.counts(rows, words, table_size)
         if not len(columns):
             return rows, columns, np.empty(0)
         tf = counts.astype(np.float64)
         if self.sublinear_tf:
             tf = np.log(tf) + 1.0
         values = tf * self.idf[columns]
-        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=texts))
+        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=text_count))
         values = values / norms[rows] * self.weight
         return rows, columns + self.offset, values
 
@@ -504,6 +504,7 @@ class Model:
         return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
 
     def decisions(self, pairs: Sequence[tuple[str, str]], word_counts: Optional[np.ndarray] = None) -> np.ndarray:
+        """Linear scores (one row per pair, one column per class) before temperature and softmax."""
         scores = np.tile(self.intercept, (len(pairs), 1))
         for rows, columns, values in self._block_entries(pairs, word_counts):
             if len(columns) >= SPARSE_MINIMUM or (len(columns) >= SPARSE_ONCE_IMPORTED and "scipy.sparse" in sys.modules):

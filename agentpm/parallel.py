@@ -8,6 +8,10 @@ import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
+#: Young-generation collections every this many allocations (Python's default is 700): runs
+#: build many small long-lived objects and few cycles. The CLI sets it for the whole process.
+GC_YOUNG_THRESHOLD = 50_000
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -49,12 +53,12 @@ def _lighter_gc() -> Iterator[None]:
     """Less garbage-collector work while a pool runs: ~6 % of a large batch's time.
 
     Objects alive at the fork (modules, the loaded model) are frozen out of every collection,
-    which also spares the workers' copy-on-write pages, and young collections run every 50,000
-    allocations instead of 700 (results arrive as many small objects; few form cycles).
+    which also spares the workers' copy-on-write pages, and young collections run less often
+    (``GC_YOUNG_THRESHOLD``): results arrive as many small objects; few form cycles.
     """
     threshold = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
+    gc.set_threshold(max(threshold[0], GC_YOUNG_THRESHOLD), *threshold[1:])
     try:
         yield
     finally:
@@ -68,12 +72,13 @@ def map_batched(function: Callable[[list[Item]], list[Result]], items: Sequence[
     """Like :func:`map_in_order`, but ``function`` takes a list of up to ``batch`` items and returns
     one result per item: for work that is cheaper per item when done many at a time (numpy)."""
     batches = [list(items[start:start + batch]) for start in range(0, len(items), batch)]
-    done = [0]
+    done = 0
 
     def tick(finished: int, _: int) -> None:
-        done[0] += len(batches[finished - 1])
+        nonlocal done
+        done += len(batches[finished - 1])
         if progress:
-            progress(done[0], len(items))
+            progress(done, len(items))
 
     results: list[Result] = []
     for part in map_in_order(function, batches, -(-minimum // batch), tick, workers, chunksize=1):
