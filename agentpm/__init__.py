@@ -14,16 +14,16 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AgentPMError": "agentpm.errors",
-    "Incident": "agentpm.incident",
-    "ActionItem": "agentpm.incident",
-    "Problem": "agentpm.parsing",
-    "parse_file": "agentpm.parsing",
-    "Corpus": "agentpm.corpus",
-    "load_corpus": "agentpm.corpus",
+    "Incident": "agentpm.records.incident",
+    "ActionItem": "agentpm.records.incident",
+    "Problem": "agentpm.records.parsing",
+    "parse_file": "agentpm.records.parsing",
+    "Corpus": "agentpm.records.corpus",
+    "load_corpus": "agentpm.records.corpus",
     "Taxonomy": "agentpm.taxonomy",
     "load_taxonomy": "agentpm.taxonomy",
-    "Prediction": "agentpm.model",
-    "load_model": "agentpm.model",
+    "Prediction": "agentpm.classifier.predictor",
+    "load_model": "agentpm.classifier.predictor",
     "Settings": "agentpm.config",
     "load_settings": "agentpm.config",
 }
@@ -32,11 +32,11 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
     from agentpm.config import Settings, load_settings
-    from agentpm.corpus import Corpus, load_corpus
+    from agentpm.records.corpus import Corpus, load_corpus
     from agentpm.errors import AgentPMError
-    from agentpm.incident import ActionItem, Incident
-    from agentpm.model import Prediction, load_model
-    from agentpm.parsing import Problem, parse_file
+    from agentpm.records.incident import ActionItem, Incident
+    from agentpm.classifier.predictor import Prediction, load_model
+    from agentpm.records.parsing import Problem, parse_file
     from agentpm.taxonomy import Taxonomy, load_taxonomy
 
 

@@ -125,6 +125,18 @@ class Taxonomy(_Strict):
                 return category
         raise TaxonomyError(f"unknown category {category_id!r}; known ids: {', '.join(self.ids)}")
 
+    def summary_rows(self) -> list[dict]:
+        """One row per category for `taxonomy show`'s table."""
+        return [{"id": c.id, "name": c.name, "typical_impact": c.typical_impact,
+                 "crosswalk": sorted({m.scheme + ":" + m.code for m in c.crosswalk})} for c in self.categories]
+
+    def payload(self, category_id: Optional[str] = None) -> dict:
+        """The taxonomy (or one category) as plain data, for JSON and YAML output."""
+        if category_id:
+            return self.get(category_id).model_dump()
+        return {"version": self.version, "name": self.name,
+                "categories": [category.model_dump() for category in self.categories]}
+
     def __contains__(self, category_id: object) -> bool:
         return category_id in self.ids
 
@@ -152,7 +164,7 @@ def load_taxonomy(path: Path | str) -> Taxonomy:
 @lru_cache(maxsize=8)
 def _load_cached(resolved: str) -> Taxonomy:
     # Local import: the parsing module's loader is the one safe YAML reader of agentpm.
-    from agentpm.parsing import _Unreadable, load_yaml
+    from agentpm.safeload import UnreadableInput, load_yaml
 
     path = Path(resolved)
     try:
@@ -165,7 +177,7 @@ def _load_cached(resolved: str) -> Taxonomy:
         data, _ = load_yaml(raw_bytes.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise TaxonomyError(f"{path}: not UTF-8 text; re-save the taxonomy as UTF-8") from None
-    except _Unreadable as exc:
+    except UnreadableInput as exc:
         where = f"{path}:{exc.line}" if exc.line else str(path)
         raise TaxonomyError(f"{where}: {exc}") from None
     if not isinstance(data, dict):
@@ -175,3 +187,18 @@ def _load_cached(resolved: str) -> Taxonomy:
         return Taxonomy.model_validate(data)
     except ValidationError as exc:
         raise TaxonomyError(f"{path}: {_error_text(exc)}") from None
+
+
+def category_markdown(category: Category) -> str:
+    """One category with its guidance and crosswalk, as Markdown."""
+    parts = [f"# {category.name} (`{category.id}`)", category.description,
+             f"**Typical impact:** {category.typical_impact}",
+             "## Common scenarios", *[f"- {s}" for s in category.scenarios],
+             "## Prevention", *[f"- {s}" for s in category.prevention],
+             "## Labelling notes", *[f"- {s}" for s in category.labelling_notes]]
+    if category.record:
+        parts += ["## A post-mortem of this kind records", *[f"- {hint.hint}" for hint in category.record]]
+    if category.crosswalk:
+        parts += ["## Crosswalk", "| scheme | code | name | relation | note |", "|---|---|---|---|---|",
+                  *[f"| {m.scheme} | {m.code} | {m.name or ''} | {m.relation} | {m.note} |" for m in category.crosswalk]]
+    return "\n\n".join(parts[:3]) + "\n\n" + "\n".join(parts[3:])

@@ -69,7 +69,7 @@ def copy_corpus(corpus: Path, folder: Path, copies: int) -> int:
     Returns the bytes written. Each corpus file holds its id exactly once, so suffixing that
     one occurrence keeps ids unique without touching anything else.
     """
-    from agentpm.parsing import parse_file
+    from agentpm.records.parsing import parse_file
 
     written = 0
     sources = [path for path in sorted(corpus.iterdir()) if path.is_file() and path.name != "README.md"]

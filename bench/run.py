@@ -51,7 +51,7 @@ def bench_startup(work: Path) -> None:
 
 
 def bench_parse(work: Path) -> None:
-    from agentpm.corpus import load_corpus
+    from agentpm.records.corpus import load_corpus
     from agentpm.taxonomy import load_taxonomy
 
     folder = work / "parse"
@@ -67,11 +67,11 @@ def bench_parse(work: Path) -> None:
 
 
 def bench_classify(work: Path) -> None:
-    from agentpm.classify import load_and_classify
+    from agentpm.classifier.classify import load_and_classify
     from agentpm.config import default_model_path
-    from agentpm.corpus import load_corpus
-    from agentpm.features import channels
-    from agentpm.model import load_model
+    from agentpm.records.corpus import load_corpus
+    from agentpm.classifier.features import channels
+    from agentpm.classifier.predictor import load_model
     from agentpm.taxonomy import load_taxonomy
 
     one = REPO / "tests" / "data" / "ood" / sorted(os.listdir(REPO / "tests" / "data" / "ood"))[0]
@@ -98,7 +98,7 @@ def bench_classify(work: Path) -> None:
     report("  the same, in-process (median of 3)", statistics.median(rates), "MB/s", ">= 4 MB/s")
     # The copies repeat words, which the predictor analyses once per worker; real reports bring
     # new words all the time. The worst case: every batch of 64 files starts with no words known.
-    from agentpm import model as model_module
+    from agentpm.classifier import predictor as model_module
 
     limit, model_module._Words.LIMIT = model_module._Words.LIMIT, -1
     rates = []
@@ -119,7 +119,7 @@ def bench_classify(work: Path) -> None:
     report("numpy predictor on extracted text, one core", text_mb / (time.perf_counter() - started), "MB/s", "comparison")
     import numpy as np
 
-    from agentpm import training
+    from agentpm.classifier import training
 
     data = training.training_set(corpus, taxonomy)
     pipeline = training.build_pipeline(model.manifest["selection"]["chosen"], model.temperature).fit(data.texts, data.labels)

@@ -71,7 +71,7 @@ def test_huge_file_is_refused_without_reading(cli, tmp_path):
 def test_alias_bomb_is_fast_and_small(tmp_path):
     import resource
 
-    from agentpm.parsing import parse_file
+    from agentpm.records.parsing import parse_file
 
     path = write(tmp_path, "bomb.yaml", BOMB)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -84,7 +84,7 @@ def test_alias_bomb_is_fast_and_small(tmp_path):
 
 
 def test_recursive_alias_is_refused(tmp_path):
-    from agentpm.parsing import parse_file
+    from agentpm.records.parsing import parse_file
 
     result = parse_file(write(tmp_path, "loop.yaml", "title: t\nx: &x [1, *x]\n"))
     assert result.incident is None

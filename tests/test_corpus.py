@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from agentpm.corpus import load_corpus
+from agentpm.records.corpus import load_corpus
 from agentpm.taxonomy import load_taxonomy
 
 from conftest import CORPUS, TAXONOMY

@@ -272,7 +272,7 @@ def test_unreadable_file_exits_2_and_the_others_are_still_linted(cli, tmp_path):
 
 
 def test_rules_listing_has_every_rule_with_severity_and_why(cli):
-    from agentpm.lint import RULES
+    from agentpm.postmortem.lint import RULES
 
     result = cli("lint", "--rules")
     assert result.code == 0
@@ -298,7 +298,7 @@ def test_lint_does_not_import_pandas_sklearn_or_numpy(tmp_path):
 
 
 def test_shipped_full_post_mortems_lint_without_errors():
-    from agentpm.corpus import load_corpus
+    from agentpm.records.corpus import load_corpus
 
     full = {str(incident.path) for incident in load_corpus([CORPUS]).incidents
             if incident.status == "final" and incident.sections.get("root_cause")}

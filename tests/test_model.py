@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentpm.config import default_model_path
-from agentpm.corpus import load_corpus
+from agentpm.records.corpus import load_corpus
 from agentpm.errors import ModelError
-from agentpm.model import load_model
+from agentpm.classifier.predictor import load_model
 from agentpm.taxonomy import load_taxonomy
 
 from conftest import CORPUS, REPO, TAXONOMY, write
@@ -38,7 +38,7 @@ def shipped():
 @pytest.fixture(scope="module")
 def fitted(taxonomy, shipped):
     """The scikit-learn pipeline fitted exactly as the shipped model was, and the numpy model exported from it."""
-    from agentpm import training
+    from agentpm.classifier import training
 
     data = training.training_set(load_corpus([CORPUS], taxonomy=taxonomy), taxonomy)
     pipeline = training.build_pipeline(shipped.manifest["selection"]["chosen"], shipped.temperature)
@@ -70,7 +70,7 @@ def test_numpy_and_sklearn_agree_on_generated_text(fitted, shipped, cause, conte
 @given(pairs=st.lists(st.tuples(st.one_of(_text, _words), st.one_of(_text, _words)), min_size=1, max_size=70))
 def test_a_batch_scores_like_its_texts_one_at_a_time(shipped, pairs):
     """Batching (shared word table, sparse product, texts side by side) never changes a score."""
-    from agentpm.model import _load_cached
+    from agentpm.classifier.predictor import _load_cached
 
     alone = np.vstack([shipped.predict_texts([pair]) for pair in pairs])
     assert np.abs(shipped.predict_texts(pairs) - alone).max() < 1e-12  # words already known
@@ -79,10 +79,10 @@ def test_a_batch_scores_like_its_texts_one_at_a_time(shipped, pairs):
 
 
 def test_the_word_table_forgets_without_changing_scores(shipped, monkeypatch):
-    from agentpm import model as model_module
+    from agentpm.classifier import predictor as model_module
 
     corpus = load_corpus([CORPUS], taxonomy=load_taxonomy(TAXONOMY))
-    from agentpm.features import channels
+    from agentpm.classifier.features import channels
 
     pairs = [channels(incident) for incident in corpus.incidents[:150]]
     remembered = shipped.predict_texts(pairs)
@@ -94,8 +94,8 @@ def test_the_word_table_forgets_without_changing_scores(shipped, monkeypatch):
 
 def test_sparse_and_numpy_scoring_agree(shipped, monkeypatch):
     """Large batches are scored with a scipy sparse product, small ones with numpy alone."""
-    from agentpm import model as model_module
-    from agentpm.features import channels
+    from agentpm.classifier import predictor as model_module
+    from agentpm.classifier.features import channels
 
     pairs = [channels(incident) for incident in load_corpus([CORPUS], taxonomy=load_taxonomy(TAXONOMY)).incidents[:130]]
     monkeypatch.setattr(model_module, "SPARSE_MINIMUM", 0)
@@ -112,7 +112,7 @@ def test_tokenizer_shortcuts_find_scikit_learns_tokens(text):
     all-alphanumeric word as its own token; both must find exactly what the pattern finds."""
     import re
 
-    from agentpm.model import _TOKENS
+    from agentpm.classifier.predictor import _TOKENS
 
     reference = re.compile(r"(?u)\b\w\w+\b")
     lowered = text.lower()

@@ -12,9 +12,9 @@ import pytest
 
 from conftest import write
 
-from agentpm.incident import SECTIONS
-from agentpm.parsing import parse_file
-from agentpm.scaffold import MAX_SLUG, slugify
+from agentpm.records.incident import SECTIONS
+from agentpm.records.parsing import parse_file
+from agentpm.postmortem.scaffold import MAX_SLUG, slugify
 
 SECTION_HEADINGS = ["Summary", "Impact", "Detection", "Timeline", "Root cause", "Contributing factors",
                     "Fix implemented", "Prevention", "Action items", "Lessons learned"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from agentpm.parsing import canonical_section, parse_bytes, parse_file
+from agentpm.records.parsing import canonical_section, parse_bytes, parse_file
 
 from conftest import GOOD_MD, write
 

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentpm.incident import Incident
-from agentpm.parsing import parse_bytes, parse_text, split_sections
+from agentpm.records.incident import Incident
+from agentpm.records.parsing import parse_bytes, parse_text, split_sections
 
 NAMES = st.sampled_from(["x.md", "x.markdown", "x.yaml", "x.yml", "x.json", "2026-01-02-x.md", "x.txt"])
 
@@ -64,7 +64,7 @@ def test_sections_never_lose_heading_free_text(text):
 
 
 # The model was trained with volatile-token chunks found by this one pattern; the faster
-# scanner in agentpm.features must find exactly the same spans, or features drift.
+# scanner in agentpm.classifier.features must find exactly the same spans, or features drift.
 _REFERENCE_CHUNK = re.compile(r"\b\w*\d[\w.:+\-/%,]*")
 _chunky = st.text(alphabet=st.sampled_from(list("ab_Zé٣1905.:+-/%,@ \n\t#x")), max_size=60)
 
@@ -72,7 +72,7 @@ _chunky = st.text(alphabet=st.sampled_from(list("ab_Zé٣1905.:+-/%,@ \n\t#x")),
 @settings(max_examples=500)
 @given(text=st.one_of(_chunky, st.text(max_size=80)))
 def test_volatile_chunks_match_the_reference_pattern(text):
-    from agentpm.features import _digit_chunks, _normalise_chunk, normalise
+    from agentpm.classifier.features import _digit_chunks, _normalise_chunk, normalise
 
     assert list(_digit_chunks(text)) == [match.span() for match in _REFERENCE_CHUNK.finditer(text)]
     if "://" in text or "www." in text or "@" in text:

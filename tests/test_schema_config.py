@@ -9,7 +9,7 @@ import pytest
 
 from agentpm.config import load_settings
 from agentpm.errors import ConfigError
-from agentpm.incident import incident_json_schema
+from agentpm.records.incident import incident_json_schema
 
 from conftest import REPO
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO, write
 
-from agentpm.trends import period_of, periods_between, two_proportion_test, wilson
+from agentpm.analysis.trends import period_of, periods_between, two_proportion_test, wilson
 
 
 def incident(folder: Path, name: str, title: str, when: str, category: str | None = None, severity: str = "SEV3",
@@ -175,7 +175,7 @@ def test_table_csv_markdown_and_problems(cli, tmp_path, env):
 # -- the parse cache -----------------------------------------------------------------------
 
 def test_cache_is_used_and_picks_up_edited_files(cli, tmp_path, env):
-    from agentpm.cache import ParseCache, load_records
+    from agentpm.records.cache import ParseCache, load_records
 
     folder = tmp_path / "inc"
     edited = incident(folder, "a.md", "A", "2026-01-15", "tool-api-drift")

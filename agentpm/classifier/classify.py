@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 
-from agentpm.corpus import Corpus, discover, load_files
+from agentpm.records.corpus import Corpus, discover, load_files
 from agentpm.errors import AgentPMError
-from agentpm.incident import Incident
-from agentpm.model import Model, Prediction, load_model
+from agentpm.records.incident import Incident
+from agentpm.classifier.predictor import Model, Prediction, load_model
 from agentpm.parallel import map_batched
-from agentpm.parsing import ParseResult, Problem, parse_file
-from agentpm.store import store_prediction
+from agentpm.records.parsing import ParseResult, Problem, parse_file
+from agentpm.records.store import store_prediction
 from agentpm.taxonomy import Taxonomy
 
 
@@ -76,3 +76,44 @@ def write_predictions(incidents: Iterable[Incident], predictions: Iterable[Predi
         except AgentPMError as exc:
             refused.append(Problem(str(incident.path), str(exc).split(": ", 1)[-1], None, "invalid"))
     return written, refused
+
+# -- rows for output ------------------------------------------------------------------------
+
+TABLE_COLUMNS = [("path", "Path"), ("human_category", "Human label"), ("shown", "Prediction"),
+                 ("confidence", "Confidence"), ("runner_up", "Runner-up")]
+EXPLAIN_COLUMN = ("why", "Top terms")
+
+
+def result_rows(incidents: Iterable[Incident], predictions: Iterable[Prediction]) -> list[dict]:
+    """One JSON-ready row per classified incident, the human label beside the prediction."""
+    return [{**prediction.to_dict(), "human_category": incident.category}
+            for incident, prediction in zip(incidents, predictions)]
+
+
+def csv_rows(rows: Iterable[dict]) -> list[dict]:
+    """Rows flattened for CSV: one ``p_<category>`` column per class, no nested values."""
+    return [{**{key: value for key, value in row.items() if key not in ("probabilities", "explanation")},
+             **{f"p_{name}": p for name, p in row["probabilities"].items()}} for row in rows]
+
+
+def csv_columns(classes: Iterable[str]) -> list[str]:
+    return ["path", "id", "category", "confidence", "abstained", "reason", "runner_up", "human_category",
+            *[f"p_{name}" for name in classes]]
+
+
+def table_rows(rows: Iterable[dict], explain: bool) -> list[dict]:
+    """Rows for the terminal table: "needs review (reason)" for abstentions, top terms when explaining."""
+    shown = []
+    for row in rows:
+        display = {**row, "shown": row["category"] or f"needs review ({row['reason']})",
+                   "confidence": f"{row['confidence']:.2f}"}
+        if explain and row.get("explanation"):
+            first = next(iter(row["explanation"].values()))
+            display["why"] = ", ".join(term["term"].strip() for term in first[:5])
+        shown.append(display)
+    return shown
+
+
+def table_title(rows: list[dict], model: Model) -> str:
+    abstained = sum(1 for row in rows if row["abstained"])
+    return f"{len(rows)} incidents, {abstained} need review (model {model.hash})"

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
-from agentpm.incident import Incident
-from agentpm.parsing import SUFFIXES, ParseResult, Problem, exit_code_for, parse_file
+from agentpm.records.incident import Incident
+from agentpm.records.parsing import SUFFIXES, ParseResult, Problem, exit_code_for, parse_file
 from agentpm.taxonomy import Taxonomy
 
 #: Files that describe a folder rather than an incident; skipped when walking folders
@@ -72,6 +72,32 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.incidents)
+
+    def sorted_problems(self) -> list[Problem]:
+        return sorted(self.problems, key=lambda p: (p.path, p.line or 0))
+
+    def validation_results(self) -> list[dict]:
+        """One entry per file read: its path, whether it is a valid incident, its problems."""
+        by_path: dict[str, list[dict]] = {}
+        for problem in self.sorted_problems():
+            by_path.setdefault(problem.path, []).append(problem.to_dict())
+        results = [{"path": str(incident.path), "valid": True, "problems": []} for incident in self.incidents]
+        results += [{"path": path, "valid": False, "problems": found} for path, found in by_path.items()]
+        return sorted(results, key=lambda item: item["path"])
+
+    def validation_summary(self) -> str:
+        """The one-line tally `validate` prints on stderr."""
+        if not self.problems:
+            return f"{self.files_read} files checked: all valid"
+        bad_files = len({problem.path for problem in self.problems})
+        unreadable = len({problem.path for problem in self.problems if problem.kind == "unreadable"})
+        return (f"{self.files_read} files checked: {len(self.incidents)} valid, "
+                f"{bad_files - unreadable} invalid, {unreadable} unreadable")
+
+    def summary_rows(self) -> list[dict]:
+        """`list`'s rows: one per valid incident, by date then path."""
+        return sorted((incident.summary_row() for incident in self.incidents),
+                      key=lambda row: (row["date"] or "", row["path"] or ""))
 
 
 def check_against_taxonomy(incident: Incident, taxonomy: Taxonomy) -> list[Problem]:

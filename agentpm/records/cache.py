@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from agentpm import __version__
-from agentpm.corpus import CorpusChecks, discover
-from agentpm.incident import Incident, as_utc
+from agentpm.records.corpus import CorpusChecks, discover
+from agentpm.records.incident import Incident, as_utc
 from agentpm.parallel import map_in_order
-from agentpm.parsing import Problem, exit_code_for, parse_file
+from agentpm.records.parsing import Problem, exit_code_for, parse_file
 from agentpm.taxonomy import Taxonomy
 
 #: Bump when the record layout or the parser's behaviour changes: old rows are then ignored.
@@ -249,7 +249,7 @@ def _parse_all(paths: list[str], progress: Optional[Callable[[int, int], None]],
 def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None,
                  cache: Optional[ParseCache] = None, progress: Optional[Callable[[int, int], None]] = None,
                  workers: Optional[int] = None) -> Records:
-    """Like :func:`agentpm.corpus.load_corpus`, with the same problems, but light records and a cache.
+    """Like :func:`agentpm.records.corpus.load_corpus`, with the same problems, but light records and a cache.
 
     ``progress(done, total)`` is called for the files that have to be parsed (cache hits
     are quick); ``workers`` caps the parsing processes (default: one per CPU).

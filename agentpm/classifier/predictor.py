@@ -1,6 +1,6 @@
 """The classifier at prediction time: a weights-only artefact and numpy, nothing else.
 
-Training (``agentpm.training``) fits a scikit-learn Pipeline and exports it as a JSON
+Training (``agentpm.classifier.training``) fits a scikit-learn Pipeline and exports it as a JSON
 manifest plus a ``weights.npz`` of plain numeric arrays. This module loads that artefact
 without executing code (``allow_pickle=False``) and reproduces the pipeline's
 probabilities with numpy alone, because importing scikit-learn costs seconds and a single
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 import numpy as np
 
 from agentpm.errors import ModelError
-from agentpm.features import channels, prose_word_count
+from agentpm.classifier.features import channels, prose_word_count
 
 if TYPE_CHECKING:  # pragma: no cover
-    from agentpm.incident import Incident
+    from agentpm.records.incident import Incident
     from agentpm.taxonomy import Taxonomy
 
 FORMAT = "agentpm-model"
@@ -606,6 +606,20 @@ class Model:
         raise IndexError(column)
 
     # -- provenance -----------------------------------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        """Where this model came from: versions, taxonomy, corpus, settings, thresholds, scores."""
+        manifest = self.manifest
+        return {
+            "path": str(self.path) if self.path else None, "hash": self.hash,
+            "trained_at": manifest.get("trained_at"), "agentpm_version": manifest.get("agentpm_version"),
+            "versions": manifest.get("versions"), "taxonomy": manifest.get("taxonomy"),
+            "corpus": manifest.get("corpus"), "classifier": manifest.get("classifier"),
+            "settings": manifest["selection"]["chosen"], "selection": manifest["selection"]["method"],
+            "features": [{key: block[key] for key in ("name", "analyzer", "ngram_range", "weight", "n_features")}
+                         for block in manifest["features"]["blocks"]],
+            "thresholds": manifest.get("thresholds"), "cv": manifest.get("cv"), "scores": manifest.get("scores"),
+        }
+
     def check_taxonomy(self, taxonomy: "Taxonomy") -> None:
         recorded = self.manifest["taxonomy"]
         if recorded["ids"] != taxonomy.ids or str(recorded["version"]) != taxonomy.version:

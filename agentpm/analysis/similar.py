@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from agentpm.errors import InputError
-from agentpm.incident import Incident
-from agentpm.parsing import parse_file
+from agentpm.records.incident import Incident
+from agentpm.records.parsing import parse_file
 
 
 @dataclass
@@ -88,3 +88,22 @@ def find_similar(query: Incident, incidents: Sequence[Incident], top: int = 5,
 
 
 __all__ = ["Match", "find_similar", "load_query", "incident_text", "open_action_items"]
+
+MATCH_COLUMNS = [("score", "Similarity"), ("id", "ID"), ("date", "Date"), ("category", "Category"),
+                 ("title", "Title"), ("unfinished", "Action items"), ("path", "Path")]
+OPEN_ITEM_COLUMNS = [("id", "Incident"), ("title", "Open action item"), ("owner", "Owner"), ("due", "Due"),
+                     ("overdue", "Overdue")]
+
+
+def match_rows(matches: Sequence[Match]) -> list[dict[str, Any]]:
+    """One row per similar incident, for reading."""
+    return [{"score": f"{match.score:.2f}", "id": match.incident.id, "date": (match.row["date"] or "")[:10],
+             "category": match.incident.category, "title": match.incident.title,
+             "unfinished": f"{len(match.open_items)} open, {sum(item['overdue'] for item in match.open_items)} overdue",
+             "path": match.row["path"]} for match in matches]
+
+
+def open_item_rows(matches: Sequence[Match]) -> list[dict[str, Any]]:
+    """The unfinished action items of the matches, one row each."""
+    return [{"id": match.incident.id, **item, "overdue": "overdue" if item["overdue"] else ""}
+            for match in matches for item in match.open_items]

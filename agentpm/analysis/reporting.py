@@ -9,15 +9,19 @@ committed sample reports can be compared byte for byte.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
+from urllib.parse import quote
 
 from agentpm import __version__
-from agentpm.errors import UsageError
+from agentpm.errors import UsageError, WriteError
+from agentpm.records.writing import write_new_file
 from agentpm.taxonomy import Taxonomy
-from agentpm.trends import (UNCLASSIFIED, LabelInfo, Labelled, categories_of, period_end, period_of, period_start,
+from agentpm.analysis.trends import (UNCLASSIFIED, LabelInfo, Labelled, categories_of, period_end, period_of, period_start,
                             shift, trend_table)
 
 SEVERITY_COLUMNS = ("SEV1", "SEV2", "SEV3", "SEV4", "unknown")
@@ -344,3 +348,56 @@ def render_report(report: dict[str, Any], output_format: str, chart_files: Optio
         inline = {name: Markup(inline_svg(svg, f"chart-{name}")) for name, svg in (svgs or {}).items()}
         return render("report.html.j2", {**context, "svgs": inline}, folder=templates)
     raise UsageError(f"--format {output_format!r}: choose md, html or json")
+
+
+# -- writing a report -----------------------------------------------------------------------
+
+REPORT_FORMATS = ("md", "html", "json")
+
+
+def report_format(output: Optional[Path], requested: Optional[str]) -> str:
+    """The format asked for, else the one the output file's suffix names, else Markdown."""
+    if requested:
+        return requested
+    suffix = output.suffix.lower() if output else ""
+    return {".html": "html", ".htm": "html", ".json": "json"}.get(suffix, "md")
+
+
+def chart_targets(output: Optional[Path], output_format: str) -> dict[str, Path]:
+    """Markdown reports written to a file get their charts as SVG files beside it."""
+    if output is None or output_format != "md":
+        return {}
+    return {name: output.with_name(f"{output.stem}-{name}.svg") for name in ("trend", "severity")}
+
+
+def refuse_existing(targets: Sequence[Path]) -> None:
+    for target in targets:
+        if target.exists():
+            raise WriteError(f"{target}: already exists; agentpm never overwrites a file (pass --force to "
+                             "replace it, or choose another -o)")
+
+
+def relative_linker(base: Path) -> Callable[[str], str]:
+    """Links from the report to incident files, relative to where the report is written."""
+    start = os.path.abspath(base)
+
+    def link(path: str) -> str:
+        return quote(Path(os.path.relpath(os.path.abspath(path), start)).as_posix())
+
+    return link
+
+
+def write_report(report: dict[str, Any], output_format: str, output: Optional[Path], force: bool = False,
+                 templates: Optional[Path] = None) -> Optional[str]:
+    """Render the report; write it (and its chart files) to OUTPUT, or return the text when there is none."""
+    targets = chart_targets(output, output_format)
+    svgs = charts(report) if output_format == "html" or targets else {}
+    text = render_report(report, output_format, chart_files={name: path.name for name, path in targets.items()},
+                         svgs=svgs, templates=templates)
+    if output is None:
+        return text
+    for name, path in targets.items():
+        write_new_file(path, svgs[name], overwrite=force)
+    write_new_file(output, text, overwrite=force)
+    return None
+

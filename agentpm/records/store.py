@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from agentpm.errors import WriteError
-from agentpm.parsing import MARKDOWN_SUFFIXES, YAML_SUFFIXES, parse_text
-from agentpm.writing import atomic_write
+from agentpm.records.parsing import MARKDOWN_SUFFIXES, YAML_SUFFIXES, parse_text
+from agentpm.records.writing import atomic_write
 
 _TOP_KEY = re.compile(r"^prediction[ \t]*:")
 _SPACE = re.compile(r"\s*")

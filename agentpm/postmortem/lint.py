@@ -17,10 +17,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional, Sequence
 
-from agentpm.corpus import check_against_taxonomy, discover
+from agentpm.records.corpus import check_against_taxonomy, discover
 from agentpm.errors import UsageError
-from agentpm.incident import SECTION_FIELD_ALIASES, SECTIONS, Incident
-from agentpm.parsing import canonical_section, decode_text, parse_file
+from agentpm.records.incident import SECTION_FIELD_ALIASES, SECTIONS, Incident
+from agentpm.records.parsing import canonical_section, decode_text, parse_file
 from agentpm.taxonomy import Taxonomy
 
 Severity = Literal["error", "warning"]
@@ -115,12 +115,26 @@ class LintResult:
     def warnings(self) -> int:
         return sum(1 for finding in self.findings if finding.severity == "warning")
 
+    def text(self) -> str:
+        """The findings one per line, compiler style, each followed by its suggestion."""
+        lines = []
+        for finding in self.findings:
+            lines.append(str(finding))
+            if finding.suggestion:
+                lines.append(f"    suggestion: {finding.suggestion}")
+        return "".join(line + "\n" for line in lines)
+
     def exit_code(self, fail_on: Severity = "warning") -> int:
         """2 when a file could not be read; 1 for findings at or above ``fail_on``; else 0."""
         if any(finding.rule == "PM001" for finding in self.findings):
             return 2
         counted = self.findings if fail_on == "warning" else [f for f in self.findings if f.severity == "error"]
         return 1 if counted else 0
+
+
+def rules_text() -> str:
+    """`lint --rules`: one line per rule (id, severity, name, why)."""
+    return "".join(f"{rule.id}  {rule.severity:<7}  {rule.name:<22}  {rule.why}\n" for rule in RULES.values())
 
 
 def rule_ids(spec: Optional[Iterable[str]]) -> set[str]:

@@ -1,7 +1,7 @@
 """Training and evaluation with scikit-learn (imported only here, only by `model train|eval`).
 
 One Pipeline: a ColumnTransformer of four TF-IDF blocks (word and char_wb n-grams over the
-``cause`` and ``context`` channels of :mod:`agentpm.features`) feeding a balanced,
+``cause`` and ``context`` channels of :mod:`agentpm.classifier.features`) feeding a balanced,
 temperature-calibrated multinomial logistic regression. Settings are chosen by stratified
 cross-validation; the temperature and the abstention threshold come from the out-of-fold
 scores of the chosen settings; the fitted pipeline is exported to a weights-only artefact.
@@ -30,13 +30,13 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 import agentpm
-from agentpm.corpus import Corpus
+from agentpm.records.corpus import Corpus
 from agentpm.errors import ModelError
-from agentpm.features import channels, prose_word_count
-from agentpm.model import FORMAT, FORMAT_VERSION, MANIFEST, WEIGHTS, terms_blob, load_model, save_npz
+from agentpm.classifier.features import channels, prose_word_count
+from agentpm.classifier.predictor import FORMAT, FORMAT_VERSION, MANIFEST, WEIGHTS, terms_blob, load_model, save_npz
 from agentpm.taxonomy import Taxonomy
-from agentpm.trends import wilson
-from agentpm.writing import atomic_write
+from agentpm.stats import wilson
+from agentpm.records.writing import atomic_write
 
 RANDOM_STATE = 0
 CV_FOLDS = 5
@@ -526,3 +526,19 @@ def evaluate(corpus: Corpus, taxonomy: Taxonomy, model_path: Path, ood: Optional
         result["out_of_distribution_keyword_baseline"] = score("keyword baseline on OOD reports", labels, ood_shares,
                                                                ood_matched, data.classes).to_dict()
     return result
+
+
+def training_summary(manifest: dict[str, Any], output: Path) -> str:
+    """What `model train` prints when it is done."""
+    chosen = manifest["selection"]["chosen"]
+    thresholds = manifest["thresholds"]
+    return "\n".join([
+        f"wrote {output} (model {load_model(output).hash})",
+        f"  trained on {manifest['corpus']['incidents']} labelled incidents; chosen by {manifest['selection']['method']}: "
+        f"C={chosen['C']}, context weight={chosen['context_weight']}, char n-grams={tuple(chosen['char_ngram_range'])}",
+        f"  cross-validated macro-F1 {manifest['cv']['macro_f1']:.3f}, ECE {manifest['cv']['ece']:.3f}, "
+        f"temperature {manifest['classifier']['temperature']:.3f}",
+        f"  threshold {thresholds['confidence']:.2f}: labels {thresholds['cv_coverage']:.1%} of reports at "
+        f"{thresholds['cv_precision']:.1%} precision (cross-validated)",
+    ]) + "\n"
+

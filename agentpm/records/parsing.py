@@ -18,14 +18,12 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import ValidationError
 
-from agentpm.incident import SECTIONS, Incident, parse_when
+from agentpm.records.incident import SECTIONS, Incident, parse_when
+from agentpm.safeload import MAX_YAML_NODES, UnreadableInput, load_json, load_yaml
 
 #: Files larger than this are refused unread: a post-mortem is a few KB; anything near this
 #: size is a log dump or a mistake, and reading it would stall a corpus run.
 MAX_FILE_BYTES = 5 * 1024 * 1024
-#: A YAML document may expand (through aliases) to at most this many nodes. Real front
-#: matter has a few dozen; "billion laughs" documents have billions.
-MAX_YAML_NODES = 20_000
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -69,211 +67,11 @@ class ParseResult:
     problems: list[Problem] = field(default_factory=list)
 
 
-class _Unreadable(Exception):
-    def __init__(self, message: str, line: Optional[int] = None):
-        super().__init__(message)
-        self.line = line
-
-
 class _Invalid(Exception):
     def __init__(self, message: str, line: Optional[int] = None, field: Optional[str] = None):
         super().__init__(message)
         self.line = line
         self.field = field
-
-
-# -- YAML ---------------------------------------------------------------------------------
-
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _IncidentLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader that leaves timestamps as text, so dates are checked (and reported)
-    by the incident schema with the value as written, not by PyYAML with a traceback."""
-
-    # PyYAML's resolver also handles path resolvers and wildcard implicit resolvers, which
-    # the safe loader has none of; without them it is one dict look-up per scalar. The
-    # composer calls this for every node, so it is a fifth of front-matter parsing time.
-    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-        if kind is yaml.ScalarNode:
-            if implicit[0]:
-                for tag, pattern in self.yaml_implicit_resolvers.get(value[:1], ()):
-                    if pattern.match(value):
-                        return tag
-            return self.DEFAULT_SCALAR_TAG
-        return self.DEFAULT_SEQUENCE_TAG if kind is yaml.SequenceNode else self.DEFAULT_MAPPING_TAG
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
-
-
-_IncidentLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-# The fast resolve above relies on these being absent.
-assert None not in _IncidentLoader.yaml_implicit_resolvers and not _IncidentLoader.yaml_path_resolvers
-
-
-def _node_children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
-
-
-def _check_expansion(root: yaml.Node) -> None:
-    """Refuse documents whose aliases expand past MAX_YAML_NODES (or refer to themselves).
-
-    Counting with a memo over the composed graph is linear in its size, however large the
-    expansion would be, so a billion-laughs file is refused in microseconds.
-    """
-    sizes: dict[int, int] = {}
-    in_progress: set[int] = set()
-    stack: list[yaml.Node] = [root]
-    while stack:
-        node = stack[-1]
-        key = id(node)
-        if key in sizes:
-            stack.pop()
-            continue
-        children = _node_children(node)
-        pending = [child for child in children if id(child) not in sizes]
-        if pending and key not in in_progress:
-            in_progress.add(key)
-            for child in pending:
-                if id(child) in in_progress:
-                    raise _Unreadable("YAML aliases refer to themselves (a recursive structure); remove the alias",
-                                      child.start_mark.line + 1)
-            stack.extend(pending)
-            continue
-        if pending:  # revisited while a child is still open: only a cycle does that
-            raise _Unreadable("YAML aliases refer to themselves (a recursive structure); remove the alias",
-                              node.start_mark.line + 1)
-        total = 1 + sum(sizes[id(child)] for child in children)
-        if total > MAX_YAML_NODES:
-            raise _Unreadable(
-                f"YAML expands to more than {MAX_YAML_NODES:,} values through aliases (an 'alias bomb'); "
-                "write the values out instead of using anchors", node.start_mark.line + 1)
-        sizes[key] = total
-        in_progress.discard(key)
-        stack.pop()
-
-
-def load_yaml(text: str, line_offset: int = 0) -> tuple[Any, dict[str, int]]:
-    """Parse one YAML document safely; return the data and the 1-based line of each top-level key."""
-    loader = _IncidentLoader(text)
-    try:
-        try:
-            node = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 + line_offset if mark else None
-            reason = " ".join(str(exc.problem or exc).split())
-            raise _Unreadable(f"malformed YAML: {reason}", line) from None
-        except yaml.YAMLError as exc:
-            raise _Unreadable(f"malformed YAML: {' '.join(str(exc).split())}") from None
-        if node is None:
-            return None, {}
-        if "*" in text and "&" in text:  # without an anchor and an alias nothing can expand
-            _check_expansion(node)
-        try:
-            data = _construct_plain(node)
-        except _NeedsFullConstructor:
-            data = None
-        except RecursionError:
-            raise _Unreadable("YAML is nested too deeply to be an incident record") from None
-        else:
-            return data, _key_lines(node, line_offset)
-        try:
-            data = loader.construct_document(node)
-        except yaml.constructor.ConstructorError as exc:
-            mark = exc.problem_mark
-            line = mark.line + 1 + line_offset if mark else None
-            tag = re.search(r"tag '([^']+)'", str(exc.problem or ""))
-            if tag:
-                shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
-                raise _Unreadable(f"YAML tag {shown} is not allowed (agentpm reads plain YAML only); remove the tag",
-                                  line) from None
-            raise _Unreadable(f"malformed YAML: {' '.join(str(exc.problem or exc).split())}", line) from None
-        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-            # Explicit tags such as !!timestamp or !!binary with bad values end up here.
-            raise _Unreadable(f"malformed YAML value: {' '.join(str(exc).split())}") from None
-    finally:
-        loader.dispose()
-    return data, _key_lines(node, line_offset)
-
-
-def _key_lines(node: yaml.Node, line_offset: int) -> dict[str, int]:
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                lines.setdefault(str(key_node.value), key_node.start_mark.line + 1 + line_offset)
-    return lines
-
-
-class _NeedsFullConstructor(Exception):
-    """The document uses something the plain constructor leaves to PyYAML (tags, merge keys)."""
-
-
-_SCALARS = yaml.constructor.SafeConstructor()
-_PLAIN_SCALAR = {
-    "tag:yaml.org,2002:str": lambda node: node.value,
-    "tag:yaml.org,2002:int": _SCALARS.construct_yaml_int,
-    "tag:yaml.org,2002:float": _SCALARS.construct_yaml_float,
-    "tag:yaml.org,2002:bool": _SCALARS.construct_yaml_bool,
-    "tag:yaml.org,2002:null": _SCALARS.construct_yaml_null,
-}
-_SEQ, _MAP, _STR = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map", "tag:yaml.org,2002:str"
-
-
-def _construct_plain(node: yaml.Node) -> Any:
-    """Build Python data from plain YAML (untagged scalars, lists, string-keyed maps).
-
-    Front matter is almost always this simple; building it directly is about three times
-    faster than PyYAML's general constructor, which is kept for everything else.
-    """
-    if isinstance(node, yaml.ScalarNode):
-        convert = _PLAIN_SCALAR.get(node.tag)
-        if convert is None:
-            raise _NeedsFullConstructor
-        return convert(node)
-    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
-        return [_construct_plain(child) for child in node.value]
-    if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
-        built = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                raise _NeedsFullConstructor
-            # Most values are plain strings: skip the call for them.
-            value = value_node.value if value_node.tag == _STR and isinstance(value_node, yaml.ScalarNode) \
-                else _construct_plain(value_node)
-            built[_construct_plain(key_node)] = value
-        return built
-    raise _NeedsFullConstructor
-
-
-# -- JSON ---------------------------------------------------------------------------------
-
-def load_json(text: str) -> tuple[Any, dict[str, int]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _Unreadable(f"malformed JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
-    except RecursionError:
-        raise _Unreadable("JSON is nested too deeply to be an incident record") from None
-    lines: dict[str, int] = {}
-    if isinstance(data, dict):
-        for key in data:
-            found = re.search(r'"' + re.escape(json.dumps(key)[1:-1]) + r'"\s*:', text)
-            if found:
-                lines[key] = text.count("\n", 0, found.start()) + 1
-    return data, lines
 
 
 # -- Markdown -----------------------------------------------------------------------------
@@ -350,7 +148,7 @@ def _split_front_matter(text: str) -> tuple[Optional[str], str, int]:
     for index in range(1, len(lines)):
         if lines[index].rstrip() in ("---", "..."):
             return "\n".join(lines[1:index]), "\n".join(lines[index + 1:]), index + 2
-    raise _Unreadable("front matter opened with '---' is never closed; add a line '---' after the last field", 1)
+    raise UnreadableInput("front matter opened with '---' is never closed; add a line '---' after the last field", 1)
 
 
 def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, int], str]:
@@ -474,14 +272,14 @@ def decode_text(data: bytes) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise _Unreadable("file is UTF-16 encoded; save it as UTF-8")
+        raise UnreadableInput("file is UTF-16 encoded; save it as UTF-8")
     if b"\x00" in data:
-        raise _Unreadable("binary file (contains NUL bytes); agentpm reads UTF-8 text")
+        raise UnreadableInput("binary file (contains NUL bytes); agentpm reads UTF-8 text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise _Unreadable(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8", line) from None
+        raise UnreadableInput(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8", line) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -525,9 +323,9 @@ def parse_text(text: str, path: Path | str) -> ParseResult:
                 fmt = "markdown-plain"
                 raw, lines, body = _plain_markdown(text, path)
         else:
-            raise _Unreadable(f"unsupported file type {suffix or '(none)'!r}; agentpm reads {', '.join(SUFFIXES)}")
+            raise UnreadableInput(f"unsupported file type {suffix or '(none)'!r}; agentpm reads {', '.join(SUFFIXES)}")
         incident = _build(raw, lines, path, fmt)
-    except _Unreadable as exc:
+    except UnreadableInput as exc:
         return ParseResult(None, [Problem(shown, str(exc), exc.line, "unreadable")])
     except _Invalid as exc:
         return ParseResult(None, [Problem(shown, str(exc), exc.line, "invalid", exc.field)])
@@ -546,7 +344,7 @@ def parse_bytes(data: bytes, path: Path | str) -> ParseResult:
     """Parse a file's bytes; never raises for bad content."""
     try:
         text = decode_text(data)
-    except _Unreadable as exc:
+    except UnreadableInput as exc:
         return ParseResult(None, [Problem(str(path), str(exc), exc.line, "unreadable")])
     return parse_text(text, path)
 
@@ -555,7 +353,7 @@ def read_limited(path: Path) -> bytes:
     """The file's bytes, refusing files over MAX_FILE_BYTES before reading them."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise _Unreadable(f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_BYTES // 1048576} MiB limit "
+        raise UnreadableInput(f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_BYTES // 1048576} MiB limit "
                           "for an incident report; split it or remove pasted logs")
     return path.read_bytes()
 
@@ -565,7 +363,7 @@ def parse_file(path: Path | str) -> ParseResult:
     path = Path(path)
     try:
         data = read_limited(path)
-    except _Unreadable as exc:
+    except UnreadableInput as exc:
         return ParseResult(None, [Problem(str(path), str(exc), None, "unreadable")])
     except IsADirectoryError:
         return ParseResult(None, [Problem(str(path), "is a directory, not a file", None, "unreadable")])

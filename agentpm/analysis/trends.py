@@ -17,44 +17,20 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from agentpm.cache import ParseCache, Record
+from agentpm.records.cache import ParseCache, Record
 from agentpm.errors import UsageError
-from agentpm.parsing import parse_file
+from agentpm.stats import Z95, two_proportion_test, wilson
+from agentpm.records.parsing import parse_file
 from agentpm.taxonomy import Taxonomy
 
 UNCLASSIFIED = "unclassified"
 LABEL_MODES = ("auto", "human", "predicted")
 PERIODS = ("quarter", "month", "year")
 #: two-sided 95 % normal quantile
-Z95 = 1.959963984540054
 ALPHA = 0.05
 
 
 # -- statistics ------------------------------------------------------------------------------
-
-def wilson(successes: int, total: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion; (0, 1) when there is no data at all."""
-    if total <= 0:
-        return 0.0, 1.0
-    p = successes / total
-    denominator = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    # Clamp rounding noise at the ends (k = 0 or k = n give exactly 0 or 1).
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def two_proportion_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
-    """Pooled two-proportion z-test of k2/n2 against k1/n1: (z, two-sided p)."""
-    if n1 <= 0 or n2 <= 0:
-        return 0.0, 1.0
-    pooled = (k1 + k2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 0.0, 1.0
-    z = (k2 / n2 - k1 / n1) / se
-    return z, math.erfc(abs(z) / math.sqrt(2))
-
 
 # -- periods --------------------------------------------------------------------------------
 
@@ -115,6 +91,15 @@ def shift(label: str, by: str, steps: int) -> str:
     return _from_ordinal(_ordinal(label, by) + steps, by)
 
 
+def parse_window(since: Optional[str], until: Optional[str]) -> tuple[Optional[datetime], Optional[datetime]]:
+    """The --since/--until window: its start and its exclusive end, either open."""
+    start = parse_bound(since, "--since", end=False) if since else None
+    end = parse_bound(until, "--until", end=True) if until else None
+    if start and end and end <= start:
+        raise UsageError(f"--until {until} is before --since {since}")
+    return start, end
+
+
 def parse_bound(text: str, option: str, end: bool) -> datetime:
     """A --since/--until value: a date (YYYY-MM-DD) or a period (2026Q1, 2026-03, 2026), in UTC.
 
@@ -166,7 +151,7 @@ class LabelInfo:
 
 def quick_model_hash(path: Path | str) -> Optional[str]:
     """The model's hash without loading it (None when there is no model there)."""
-    from agentpm.model import MANIFEST, WEIGHTS, model_hash
+    from agentpm.classifier.predictor import MANIFEST, WEIGHTS, model_hash
 
     folder = Path(path)
     if folder.is_file():
@@ -189,7 +174,7 @@ def _predict_files(paths: list[str]) -> list[dict[str, Any]]:
 def _predict_all(paths: list[str], model: Any, progress: Optional[Callable[[int, int], None]],
                  workers: Optional[int]) -> list[dict[str, Any]]:
     global _WORKER_MODEL
-    from agentpm.cache import PARALLEL_MINIMUM
+    from agentpm.records.cache import PARALLEL_MINIMUM
     from agentpm.parallel import map_batched
 
     _WORKER_MODEL = model
@@ -233,7 +218,7 @@ def resolve_labels(records: Sequence[Record], mode: str, taxonomy: Taxonomy, mod
             else:
                 missing.append(index)
         if missing:
-            from agentpm.classify import model_for
+            from agentpm.classifier.classify import model_for
 
             model = model_for(model_path, taxonomy)
             info.model_hash = model.hash
@@ -356,3 +341,34 @@ def change(count: int, total: int, previous: Optional[str], category: str, count
         text = "no significant change"
     return {"previous_share": round(before / before_total, 4), "change_pp": round(difference, 2),
             "p_value": round(p_value, 4), "significant": significant, "change": text}
+
+# -- presentation ---------------------------------------------------------------------------
+
+TABLE_COLUMNS = [("period", "Period"), ("category", "Category"), ("count", "Count"), ("share_text", "Share"),
+                 ("ci", "95% CI"), ("change", "Change vs previous")]
+CSV_COLUMNS = ["period", "category", "count", "period_total", "share", "share_low", "share_high", "human_labelled",
+               "model_labelled", "previous_share", "change_pp", "p_value", "significant", "change"]
+
+
+def display_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for reading: shares as percentages, the period written once per block."""
+    shown = []
+    previous_period = None
+    for row in rows:
+        counted = bool(row["period_total"])
+        shown.append({**row, "period": row["period"] if row["period"] != previous_period else "",
+                      "share_text": f"{100 * row['share']:.1f}%" if counted else "–",
+                      "ci": f"{100 * row['share_low']:.1f}–{100 * row['share_high']:.1f}%" if counted else "–"})
+        previous_period = row["period"]
+    return shown
+
+
+def trends_markdown(rows: Sequence[dict[str, Any]], summary: str, by: str, labels: str) -> str:
+    """The trend table as a Markdown document."""
+    lines = [f"# Incidents by {by} and category", "", f"{summary} (labels: {labels}).", "",
+             "| Period | Category | Count | Share | 95 % CI | Change vs previous |", "|---|---|---:|---:|---:|---|"]
+    for row, full in zip(display_rows(rows), rows):
+        change = row["change"] if row["change_pp"] is None else f"{row['change']} ({row['change_pp']:+.1f} pp)"
+        lines.append(f"| {full['period']} | {row['category']} | {row['count']} | {row['share_text']} | "
+                     f"{row['ci']} | {change} |")
+    return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
-    from agentpm.incident import Incident
+    from agentpm.records.incident import Incident
 
 CAUSE_SECTIONS = ("summary", "root_cause", "contributing_factors", "fix", "prevention", "preamble")
 CONTEXT_SECTIONS = ("impact", "detection", "timeline", "lessons_learned", "action_items")

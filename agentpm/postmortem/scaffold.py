@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from agentpm.errors import InputError, UsageError, WriteError
-from agentpm.incident import SEVERITIES
+from agentpm.records.incident import SEVERITIES
 from agentpm.taxonomy import Taxonomy
 
 #: Longest slug kept in a file name; long titles are cut at a word boundary.
@@ -79,7 +79,7 @@ def normalise_severity(value: Optional[str]) -> Optional[str]:
 
 def existing_ids(folder: Path) -> set[str]:
     """Ids used by incident files under ``folder`` (a light scan of each file's head, no parsing)."""
-    from agentpm.corpus import discover
+    from agentpm.records.corpus import discover
 
     if not folder.is_dir():
         return set()
@@ -156,7 +156,7 @@ def create_draft(title: str, folder: Path, taxonomy: Taxonomy, *, category_id: O
     from jinja2 import TemplateError
 
     from agentpm.templating import render
-    from agentpm.writing import write_new_file
+    from agentpm.records.writing import write_new_file
 
     if output_format not in TEMPLATES:
         raise UsageError(f"--format: {output_format!r} is not supported; use md or yaml")
