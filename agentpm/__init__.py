@@ -31,11 +31,11 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from agentpm.config import Settings, load_settings
-    from agentpm.records.corpus import Corpus, load_corpus
-    from agentpm.errors import AgentPMError
-    from agentpm.records.incident import ActionItem, Incident
     from agentpm.classifier.predictor import Prediction, load_model
+    from agentpm.config import Settings, load_settings
+    from agentpm.errors import AgentPMError
+    from agentpm.records.corpus import Corpus, load_corpus
+    from agentpm.records.incident import ActionItem, Incident
     from agentpm.records.parsing import Problem, parse_file
     from agentpm.taxonomy import Taxonomy, load_taxonomy
 

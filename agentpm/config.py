@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
 
 from agentpm.errors import ConfigError
 
@@ -47,12 +47,12 @@ class Settings:
     corpus: Path
     taxonomy: Path
     model: Path
-    templates: Optional[Path] = None
+    templates: Path | None = None
     #: where each value came from: "flag", "env AGENTPM_X", a file path, or "default"
     origin: Mapping[str, str] = field(default_factory=dict)
 
 
-def _read_file(folder: Path) -> tuple[dict[str, object], Optional[Path]]:
+def _read_file(folder: Path) -> tuple[dict[str, object], Path | None]:
     own = folder / "agentpm.toml"
     pyproject = folder / "pyproject.toml"
     for candidate, table in ((own, None), (pyproject, ("tool", "agentpm"))):
@@ -73,19 +73,26 @@ def _read_file(folder: Path) -> tuple[dict[str, object], Optional[Path]]:
     return {}, None
 
 
-def load_settings(overrides: Optional[Mapping[str, Optional[object]]] = None, *,
-                  cwd: Optional[Path] = None, env: Optional[Mapping[str, str]] = None) -> Settings:
+def load_settings(
+    overrides: Mapping[str, object | None] | None = None,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
     """Resolve every setting once, in the documented order of precedence."""
     cwd = Path(".") if cwd is None else cwd  # "." keeps printed paths relative
     env = os.environ if env is None else env
     overrides = overrides or {}
     file_values, file_path = _read_file(cwd)
-    where = f"{file_path.name} [tool.agentpm]" if file_path and file_path.name == "pyproject.toml" else (
-        file_path.name if file_path else "")
+    where = (
+        f"{file_path.name} [tool.agentpm]"
+        if file_path and file_path.name == "pyproject.toml"
+        else (file_path.name if file_path else "")
+    )
     unknown = sorted(set(file_values) - set(KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown setting {unknown[0]!r}; known settings: {', '.join(KEYS)}")
-    values: dict[str, Optional[Path]] = {}
+    values: dict[str, Path | None] = {}
     origin: dict[str, str] = {}
     for key in KEYS:
         flag = overrides.get(key)
@@ -102,5 +109,10 @@ def load_settings(overrides: Optional[Mapping[str, Optional[object]]] = None, *,
             values[key], origin[key] = (file_path.parent / raw), str(file_path)
         else:
             values[key], origin[key] = DEFAULTS[key](), "default"
-    return Settings(corpus=values["corpus"] or Path("corpus"), taxonomy=values["taxonomy"] or default_taxonomy_path(),
-                    model=values["model"] or default_model_path(), templates=values["templates"], origin=origin)
+    return Settings(
+        corpus=values["corpus"] or Path("corpus"),
+        taxonomy=values["taxonomy"] or default_taxonomy_path(),
+        model=values["model"] or default_model_path(),
+        templates=values["templates"],
+        origin=origin,
+    )

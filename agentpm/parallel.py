@@ -5,8 +5,9 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, Sequence, TypeVar
+from typing import TypeVar
 
 #: Young-generation collections every this many allocations (Python's default is 700): runs
 #: build many small long-lived objects and few cycles. The CLI sets it for the whole process.
@@ -16,9 +17,15 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-def map_in_order(function: Callable[[Item], Result], items: Sequence[Item], minimum: int,
-                 progress: Optional[Callable[[int, int], None]] = None, workers: Optional[int] = None,
-                 chunksize: int = 16, every: int = 1) -> list[Result]:
+def map_in_order(
+    function: Callable[[Item], Result],
+    items: Sequence[Item],
+    minimum: int,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    chunksize: int = 16,
+    every: int = 1,
+) -> list[Result]:
     """``[function(item) for item in items]``, on every core once there are ``minimum`` items.
 
     fork, not spawn: `python -m agentpm` has no __main__ guard to re-import safely, and workers
@@ -66,12 +73,17 @@ def _lighter_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def map_batched(function: Callable[[list[Item]], list[Result]], items: Sequence[Item], batch: int, minimum: int,
-                progress: Optional[Callable[[int, int], None]] = None, workers: Optional[int] = None
-                ) -> list[Result]:
+def map_batched(
+    function: Callable[[list[Item]], list[Result]],
+    items: Sequence[Item],
+    batch: int,
+    minimum: int,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> list[Result]:
     """Like :func:`map_in_order`, but ``function`` takes a list of up to ``batch`` items and returns
     one result per item: for work that is cheaper per item when done many at a time (numpy)."""
-    batches = [list(items[start:start + batch]) for start in range(0, len(items), batch)]
+    batches = [list(items[start : start + batch]) for start in range(0, len(items), batch)]
     done = 0
 
     def tick(finished: int, _: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -21,7 +21,7 @@ MAX_YAML_NODES = 20_000
 class UnreadableInput(Exception):
     """No document could be read from the text (the file is unreadable as given)."""
 
-    def __init__(self, message: str, line: Optional[int] = None):
+    def __init__(self, message: str, line: int | None = None):
         super().__init__(message)
         self.line = line
 
@@ -91,18 +91,24 @@ def _check_expansion(root: yaml.Node) -> None:
             in_progress.add(key)
             for child in pending:
                 if id(child) in in_progress:
-                    raise UnreadableInput("YAML aliases refer to themselves (a recursive structure); remove the alias",
-                                      child.start_mark.line + 1)
+                    raise UnreadableInput(
+                        "YAML aliases refer to themselves (a recursive structure); remove the alias",
+                        child.start_mark.line + 1,
+                    )
             stack.extend(pending)
             continue
         if pending:  # revisited while a child is still open: only a cycle does that
-            raise UnreadableInput("YAML aliases refer to themselves (a recursive structure); remove the alias",
-                              node.start_mark.line + 1)
+            raise UnreadableInput(
+                "YAML aliases refer to themselves (a recursive structure); remove the alias",
+                node.start_mark.line + 1,
+            )
         total = 1 + sum(sizes[id(child)] for child in children)
         if total > MAX_YAML_NODES:
             raise UnreadableInput(
                 f"YAML expands to more than {MAX_YAML_NODES:,} values through aliases (an 'alias bomb'); "
-                "write the values out instead of using anchors", node.start_mark.line + 1)
+                "write the values out instead of using anchors",
+                node.start_mark.line + 1,
+            )
         sizes[key] = total
         in_progress.discard(key)
         stack.pop()
@@ -141,9 +147,12 @@ def load_yaml(text: str, line_offset: int = 0) -> tuple[Any, dict[str, int]]:
             tag = re.search(r"tag '([^']+)'", str(exc.problem or ""))
             if tag:
                 shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
-                raise UnreadableInput(f"YAML tag {shown} is not allowed (agentpm reads plain YAML only); remove the tag",
-                                  line) from None
-            raise UnreadableInput(f"malformed YAML: {' '.join(str(exc.problem or exc).split())}", line) from None
+                raise UnreadableInput(
+                    f"YAML tag {shown} is not allowed (agentpm reads plain YAML only); remove the tag", line
+                ) from None
+            raise UnreadableInput(
+                f"malformed YAML: {' '.join(str(exc.problem or exc).split())}", line
+            ) from None
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             # Explicit tags such as !!timestamp or !!binary with bad values end up here.
             raise UnreadableInput(f"malformed YAML value: {' '.join(str(exc).split())}") from None
@@ -195,14 +204,18 @@ def _construct_plain(node: yaml.Node) -> Any:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                 raise _NeedsFullConstructor
             # Most values are plain strings: skip the call for them.
-            value = value_node.value if value_node.tag == _STR and isinstance(value_node, yaml.ScalarNode) \
+            value = (
+                value_node.value
+                if value_node.tag == _STR and isinstance(value_node, yaml.ScalarNode)
                 else _construct_plain(value_node)
+            )
             built[_construct_plain(key_node)] = value
         return built
     raise _NeedsFullConstructor
 
 
 # -- JSON ---------------------------------------------------------------------------------
+
 
 def load_json(text: str) -> tuple[Any, dict[str, int]]:
     try:
@@ -218,5 +231,3 @@ def load_json(text: str) -> tuple[Any, dict[str, int]]:
             if found:
                 lines[key] = text.count("\n", 0, found.start()) + 1
     return data, lines
-
-

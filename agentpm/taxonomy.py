@@ -11,7 +11,7 @@ import hashlib
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -34,7 +34,7 @@ class Mapping(_Strict):
 
     scheme: str = Field(min_length=1)
     code: str = Field(min_length=1)
-    name: Optional[str] = None
+    name: str | None = None
     relation: Literal["exact", "broader", "narrower", "overlaps"]
     note: str = Field(min_length=1)
 
@@ -80,8 +80,8 @@ class Category(_Strict):
 
 class Scheme(_Strict):
     name: str = Field(min_length=1)
-    version: Optional[str] = None
-    reference: Optional[str] = None
+    version: str | None = None
+    reference: str | None = None
 
 
 class Taxonomy(_Strict):
@@ -89,12 +89,12 @@ class Taxonomy(_Strict):
 
     version: str = Field(min_length=1)
     name: str = Field(min_length=1)
-    description: Optional[str] = None
+    description: str | None = None
     schemes: dict[str, Scheme] = Field(default_factory=dict)
     categories: list[Category] = Field(min_length=1)
     # Set by the loader: identifies the exact file a model was trained against.
     sha256: str = ""
-    path: Optional[str] = None
+    path: str | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -102,7 +102,7 @@ class Taxonomy(_Strict):
         return str(value) if isinstance(value, (int, float)) else value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Taxonomy":
+    def _consistent(self) -> Taxonomy:
         seen: set[str] = set()
         for index, category in enumerate(self.categories):
             if category.id in seen:
@@ -112,7 +112,8 @@ class Taxonomy(_Strict):
                 if self.schemes and mapping.scheme not in self.schemes:
                     raise ValueError(
                         f"categories[{index}].crosswalk[{position}].scheme: unknown scheme {mapping.scheme!r}; "
-                        f"declare it under 'schemes' (known: {', '.join(self.schemes)})")
+                        f"declare it under 'schemes' (known: {', '.join(self.schemes)})"
+                    )
         return self
 
     @property
@@ -127,15 +128,25 @@ class Taxonomy(_Strict):
 
     def summary_rows(self) -> list[dict]:
         """One row per category for `taxonomy show`'s table."""
-        return [{"id": c.id, "name": c.name, "typical_impact": c.typical_impact,
-                 "crosswalk": sorted({m.scheme + ":" + m.code for m in c.crosswalk})} for c in self.categories]
+        return [
+            {
+                "id": c.id,
+                "name": c.name,
+                "typical_impact": c.typical_impact,
+                "crosswalk": sorted({m.scheme + ":" + m.code for m in c.crosswalk}),
+            }
+            for c in self.categories
+        ]
 
-    def payload(self, category_id: Optional[str] = None) -> dict:
+    def payload(self, category_id: str | None = None) -> dict:
         """The taxonomy (or one category) as plain data, for JSON and YAML output."""
         if category_id:
             return self.get(category_id).model_dump()
-        return {"version": self.version, "name": self.name,
-                "categories": [category.model_dump() for category in self.categories]}
+        return {
+            "version": self.version,
+            "name": self.name,
+            "categories": [category.model_dump() for category in self.categories],
+        }
 
     def __contains__(self, category_id: object) -> bool:
         return category_id in self.ids
@@ -170,7 +181,9 @@ def _load_cached(resolved: str) -> Taxonomy:
     try:
         raw_bytes = path.read_bytes()
     except FileNotFoundError:
-        raise TaxonomyError(f"{path}: taxonomy file not found; pass --taxonomy or set AGENTPM_TAXONOMY") from None
+        raise TaxonomyError(
+            f"{path}: taxonomy file not found; pass --taxonomy or set AGENTPM_TAXONOMY"
+        ) from None
     except OSError as exc:
         raise TaxonomyError(f"{path}: cannot read taxonomy ({exc.strerror})") from None
     try:
@@ -191,14 +204,27 @@ def _load_cached(resolved: str) -> Taxonomy:
 
 def category_markdown(category: Category) -> str:
     """One category with its guidance and crosswalk, as Markdown."""
-    parts = [f"# {category.name} (`{category.id}`)", category.description,
-             f"**Typical impact:** {category.typical_impact}",
-             "## Common scenarios", *[f"- {s}" for s in category.scenarios],
-             "## Prevention", *[f"- {s}" for s in category.prevention],
-             "## Labelling notes", *[f"- {s}" for s in category.labelling_notes]]
+    parts = [
+        f"# {category.name} (`{category.id}`)",
+        category.description,
+        f"**Typical impact:** {category.typical_impact}",
+        "## Common scenarios",
+        *[f"- {s}" for s in category.scenarios],
+        "## Prevention",
+        *[f"- {s}" for s in category.prevention],
+        "## Labelling notes",
+        *[f"- {s}" for s in category.labelling_notes],
+    ]
     if category.record:
         parts += ["## A post-mortem of this kind records", *[f"- {hint.hint}" for hint in category.record]]
     if category.crosswalk:
-        parts += ["## Crosswalk", "| scheme | code | name | relation | note |", "|---|---|---|---|---|",
-                  *[f"| {m.scheme} | {m.code} | {m.name or ''} | {m.relation} | {m.note} |" for m in category.crosswalk]]
+        parts += [
+            "## Crosswalk",
+            "| scheme | code | name | relation | note |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {m.scheme} | {m.code} | {m.name or ''} | {m.relation} | {m.note} |"
+                for m in category.crosswalk
+            ],
+        ]
     return "\n\n".join(parts[:3]) + "\n\n" + "\n".join(parts[3:])

@@ -7,18 +7,31 @@ import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-_WORDS = ("agent tool call timeout schema field renamed retry backoff quota context window summary memory "
-          "planner executor handoff webhook vendor region certificate latency prompt document instruction "
-          "customer refund booking invoice ticket pipeline deploy cache token budget escalation").split()
+_WORDS = (
+    "agent tool call timeout schema field renamed retry backoff quota context window summary memory "
+    "planner executor handoff webhook vendor region certificate latency prompt document instruction "
+    "customer refund booking invoice ticket pipeline deploy cache token budget escalation"
+).split()
 
 
 def _prose(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "."
 
 
-def write_incidents(folder: Path, count: int, seed: int = 0, categories: tuple[str, ...] = (
-        "context-pollution", "tool-api-drift", "cascading-multi-agent", "inadequate-fallback", "prompt-injection",
-        "other"), labelled_share: float = 1.0) -> list[Path]:
+def write_incidents(
+    folder: Path,
+    count: int,
+    seed: int = 0,
+    categories: tuple[str, ...] = (
+        "context-pollution",
+        "tool-api-drift",
+        "cascading-multi-agent",
+        "inadequate-fallback",
+        "prompt-injection",
+        "other",
+    ),
+    labelled_share: float = 1.0,
+) -> list[Path]:
     """Write ``count`` incident files (70 % Markdown, 20 % YAML, 10 % JSON) with valid dates."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -29,13 +42,25 @@ def write_incidents(folder: Path, count: int, seed: int = 0, categories: tuple[s
         detected = when + timedelta(minutes=rng.randrange(1, 600))
         resolved = detected + timedelta(minutes=rng.randrange(1, 3000))
         record = {
-            "id": f"BENCH-{number:06d}", "title": _prose(rng, 8), "date": when.isoformat(),
-            "detected": detected.isoformat(), "resolved": resolved.isoformat(),
-            "severity": f"SEV{rng.randint(1, 4)}", "status": "final",
-            "systems": ["agent", rng.choice(_WORDS)], "tools": [rng.choice(_WORDS)],
+            "id": f"BENCH-{number:06d}",
+            "title": _prose(rng, 8),
+            "date": when.isoformat(),
+            "detected": detected.isoformat(),
+            "resolved": resolved.isoformat(),
+            "severity": f"SEV{rng.randint(1, 4)}",
+            "status": "final",
+            "systems": ["agent", rng.choice(_WORDS)],
+            "tools": [rng.choice(_WORDS)],
             "impact": _prose(rng, 12),
-            "action_items": [{"title": _prose(rng, 5), "owner": "team-a", "due": (resolved + timedelta(days=14)).date().isoformat(),
-                              "status": rng.choice(["open", "done"]), "kind": "prevent"}],
+            "action_items": [
+                {
+                    "title": _prose(rng, 5),
+                    "owner": "team-a",
+                    "due": (resolved + timedelta(days=14)).date().isoformat(),
+                    "status": rng.choice(["open", "done"]),
+                    "kind": "prevent",
+                }
+            ],
         }
         if rng.random() < labelled_share:
             record["category"] = rng.choice(categories)
@@ -45,8 +70,10 @@ def write_incidents(folder: Path, count: int, seed: int = 0, categories: tuple[s
             import yaml
 
             front = yaml.safe_dump(record, sort_keys=False)
-            body = "\n".join(f"## {name}\n{_prose(rng, rng.randint(30, 90))}\n" for name in
-                             ("Summary", "Impact", "Timeline", "Root cause", "Fix implemented"))
+            body = "\n".join(
+                f"## {name}\n{_prose(rng, rng.randint(30, 90))}\n"
+                for name in ("Summary", "Impact", "Timeline", "Root cause", "Fix implemented")
+            )
             path = folder / f"{stem}.md"
             path.write_text(f"---\n{front}---\n{body}", encoding="utf-8")
         elif kind < 0.9:
@@ -79,7 +106,9 @@ def copy_corpus(corpus: Path, folder: Path, copies: int) -> int:
         for copy in range(copies):
             target = folder / f"copy-{copy:02d}" / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            copied = text.replace(incident.id, f"{incident.id}-C{copy}", 1) if incident and incident.id else text
+            copied = (
+                text.replace(incident.id, f"{incident.id}-C{copy}", 1) if incident and incident.id else text
+            )
             target.write_text(copied, encoding="utf-8")
             written += len(copied.encode("utf-8"))
     return written

@@ -40,8 +40,10 @@ def main() -> int:
         times.append(time.perf_counter() - started)
     median = statistics.median(times)
     verdict = "ok" if median <= TARGET_SECONDS else "OVER TARGET"
-    print(f"agentpm lint {target.name}: median {median:.3f} s over {RUNS} runs "
-          f"(min {min(times):.3f}, max {max(times):.3f}); target <= {TARGET_SECONDS} s: {verdict}")
+    print(
+        f"agentpm lint {target.name}: median {median:.3f} s over {RUNS} runs "
+        f"(min {min(times):.3f}, max {max(times):.3f}); target <= {TARGET_SECONDS} s: {verdict}"
+    )
     return 0
 
 

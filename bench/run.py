@@ -46,8 +46,15 @@ def report(name: str, value: float, unit: str, target: str) -> None:
 def bench_startup(work: Path) -> None:
     one = sorted((REPO / "corpus").glob("*.md"))[0]
     report("agentpm --help (median of 15)", wall([*agentpm_command(), "--help"]), "s", "<= 0.15 s")
-    report("agentpm validate one.md (median of 15)", wall([*agentpm_command(), "validate", str(one)]), "s", "<= 0.3 s")
-    report("agentpm list one.md (median of 15)", wall([*agentpm_command(), "list", str(one)]), "s", "<= 0.3 s")
+    report(
+        "agentpm validate one.md (median of 15)",
+        wall([*agentpm_command(), "validate", str(one)]),
+        "s",
+        "<= 0.3 s",
+    )
+    report(
+        "agentpm list one.md (median of 15)", wall([*agentpm_command(), "list", str(one)]), "s", "<= 0.3 s"
+    )
 
 
 def bench_parse(work: Path) -> None:
@@ -63,30 +70,45 @@ def bench_parse(work: Path) -> None:
         corpus = load_corpus([folder], taxonomy=taxonomy)
         rates.append(corpus.files_read / (time.perf_counter() - started))
     assert not corpus.problems, corpus.problems[:3]
-    report("parse + validate 10,000 files (median of 3)", statistics.median(rates), "files/s", ">= 3,000 files/s")
+    report(
+        "parse + validate 10,000 files (median of 3)", statistics.median(rates), "files/s", ">= 3,000 files/s"
+    )
 
 
 def bench_classify(work: Path) -> None:
     from agentpm.classifier.classify import load_and_classify
-    from agentpm.config import default_model_path
-    from agentpm.records.corpus import load_corpus
     from agentpm.classifier.features import channels
     from agentpm.classifier.predictor import load_model
+    from agentpm.config import default_model_path
+    from agentpm.records.corpus import load_corpus
     from agentpm.taxonomy import load_taxonomy
 
     one = REPO / "tests" / "data" / "ood" / sorted(os.listdir(REPO / "tests" / "data" / "ood"))[0]
-    report("agentpm classify one.md, cold (median of 15)",
-           wall([*agentpm_command(), "classify", str(one), "--format", "json"]), "s", "<= 0.5 s")
+    report(
+        "agentpm classify one.md, cold (median of 15)",
+        wall([*agentpm_command(), "classify", str(one), "--format", "json"]),
+        "s",
+        "<= 0.5 s",
+    )
     corpus_dir = REPO / "corpus"
     megabytes = sum(path.stat().st_size for path in corpus_dir.iterdir() if path.is_file()) / 1e6
     whole = wall([*agentpm_command(), "classify", str(corpus_dir), "--format", "json"], runs=5)
-    report(f"classify corpus/ ({megabytes:.1f} MB), whole command", megabytes / whole, "MB/s", "start-up included")
+    report(
+        f"classify corpus/ ({megabytes:.1f} MB), whole command",
+        megabytes / whole,
+        "MB/s",
+        "start-up included",
+    )
     # A batch large enough that start-up is a small share: the real corpus text, ten times.
     batch = work / "batch"
     batch_megabytes = copy_corpus(corpus_dir, batch, copies=10) / 1e6
     whole = wall([*agentpm_command(), "classify", str(batch), "--format", "json"], runs=5)
-    report(f"classify {batch_megabytes:.1f} MB batch, whole command (median of 5)", batch_megabytes / whole, "MB/s",
-           ">= 4 MB/s")
+    report(
+        f"classify {batch_megabytes:.1f} MB batch, whole command (median of 5)",
+        batch_megabytes / whole,
+        "MB/s",
+        ">= 4 MB/s",
+    )
     taxonomy = load_taxonomy(REPO / "taxonomy" / "taxonomy.yaml")
     model = load_model(default_model_path())
     rates = []
@@ -116,16 +138,28 @@ def bench_classify(work: Path) -> None:
     model.predict_texts(texts)  # warm the per-word cache, as a long batch would be
     started = time.perf_counter()
     model.predict_texts(texts)
-    report("numpy predictor on extracted text, one core", text_mb / (time.perf_counter() - started), "MB/s", "comparison")
+    report(
+        "numpy predictor on extracted text, one core",
+        text_mb / (time.perf_counter() - started),
+        "MB/s",
+        "comparison",
+    )
     import numpy as np
 
     from agentpm.classifier import training
 
     data = training.training_set(corpus, taxonomy)
-    pipeline = training.build_pipeline(model.manifest["selection"]["chosen"], model.temperature).fit(data.texts, data.labels)
+    pipeline = training.build_pipeline(model.manifest["selection"]["chosen"], model.temperature).fit(
+        data.texts, data.labels
+    )
     started = time.perf_counter()
     pipeline.predict_proba(np.array(texts, dtype=object))
-    report("scikit-learn predict_proba on the same text", text_mb / (time.perf_counter() - started), "MB/s", "comparison")
+    report(
+        "scikit-learn predict_proba on the same text",
+        text_mb / (time.perf_counter() - started),
+        "MB/s",
+        "comparison",
+    )
 
 
 BENCHES = {"startup": bench_startup, "parse": bench_parse, "classify": bench_classify}

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import write_incidents  # noqa: E402
 
 TARGET_SECONDS = 10.0
-TARGET_BYTES = 1024 ** 3
+TARGET_BYTES = 1024**3
 # Runs one command as a child and prints its wall time and the children's peak RSS (KiB on Linux).
 _WRAPPER = """
 import resource, subprocess, sys, time
@@ -46,8 +46,9 @@ def agentpm_command() -> list[str]:
 
 def measure(argv: list[str], cache: Path, cwd: Path) -> tuple[float, int]:
     env = {**os.environ, "AGENTPM_CACHE_DIR": str(cache)}
-    out = subprocess.run([sys.executable, "-c", _WRAPPER, *argv], capture_output=True, text=True, env=env, cwd=cwd,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *argv], capture_output=True, text=True, env=env, cwd=cwd, check=True
+    ).stdout.split()
     seconds, kib, code = float(out[0]), int(out[1]), int(out[2])
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} exited with {code}")
@@ -73,25 +74,44 @@ def report_line(name: str, seconds: list[float], peak: list[int]) -> None:
     wall = statistics.median(seconds)
     memory = max(peak)
     verdict = "ok" if wall <= TARGET_SECONDS and memory <= TARGET_BYTES else "over target"
-    print(f"{name:<34} {wall:>7.2f} s  (runs: {', '.join(f'{s:.2f}' for s in seconds)})  "
-          f"peak {memory / 1024 ** 2:>6.0f} MiB   target <= {TARGET_SECONDS:.0f} s, <= 1 GiB: {verdict}", flush=True)
+    print(
+        f"{name:<34} {wall:>7.2f} s  (runs: {', '.join(f'{s:.2f}' for s in seconds)})  "
+        f"peak {memory / 1024**2:>6.0f} MiB   target <= {TARGET_SECONDS:.0f} s, <= 1 GiB: {verdict}",
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--labelled-share", type=float, default=0.9,
-                        help="share of files with a human category; the rest go through the classifier")
+    parser.add_argument(
+        "--labelled-share",
+        type=float,
+        default=0.9,
+        help="share of files with a human category; the rest go through the classifier",
+    )
     parser.add_argument("--fresh", action="store_true", help="regenerate the files")
     args = parser.parse_args()
-    print(f"agentpm scale benchmark: {args.count:,} files, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(
+        f"agentpm scale benchmark: {args.count:,} files, {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    )
     folder = corpus(args.count, args.labelled_share, args.fresh)
     work = Path(tempfile.mkdtemp(prefix="agentpm-scale-"))
     commands = {
         "trends": [*agentpm_command(), "trends", str(folder), "--format", "json"],
-        "report": [*agentpm_command(), "report", str(folder), "--format", "html", "--as-of", "2026-12-01",
-                   "-o", str(work / "report.html"), "--force"],
+        "report": [
+            *agentpm_command(),
+            "report",
+            str(folder),
+            "--format",
+            "html",
+            "--as-of",
+            "2026-12-01",
+            "-o",
+            str(work / "report.html"),
+            "--force",
+        ],
     }
     try:
         for name, argv in commands.items():

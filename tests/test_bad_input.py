@@ -7,14 +7,22 @@ import json
 import time
 
 import pytest
-
 from conftest import write
 
 GOOD = "---\nid: G1\ntitle: a fine incident\ndate: 2026-01-05\ncategory: other\n---\n## Summary\nDNS.\n"
 
-BOMB = "\n".join(
-    [f'{chr(97 + i)}: &{chr(97 + i)} [' + ",".join([f"*{chr(96 + i)}"] * 9) + "]" if i else 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
-     for i in range(9)] + ["title: boom"]) + "\n"
+BOMB = (
+    "\n".join(
+        [
+            f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 9) + "]"
+            if i
+            else 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
+            for i in range(9)
+        ]
+        + ["title: boom"]
+    )
+    + "\n"
+)
 
 # name, content, expected exit code, a fragment of the message, expected line (or None)
 CASES = [
@@ -24,14 +32,26 @@ CASES = [
     ("bad.json", '{"title": "x",\n}', 2, "malformed JSON", 2),
     ("array.json", "[1, 2]", 1, "must be a mapping", 1),
     ("scalar.yaml", "just words\n", 1, "must be a mapping", 1),
-    ("tag.yaml", "title: !!python/object/apply:os.system ['echo hacked']\n", 2, "!!python/object/apply:os.system is not allowed", 1),
+    (
+        "tag.yaml",
+        "title: !!python/object/apply:os.system ['echo hacked']\n",
+        2,
+        "!!python/object/apply:os.system is not allowed",
+        1,
+    ),
     ("bomb.yaml", BOMB, 2, "alias bomb", None),
     ("binary.md", bytes(range(256)) * 8, 2, "binary file", None),
     ("utf16.md", "# Titel\n".encode("utf-16"), 2, "UTF-16", None),
     ("latin1.md", "# Caf\xe9 agent\n".encode("latin-1"), 2, "not UTF-8", 1),
     ("wrongtype.md", "---\ntitle: t\nseverity: [1,2]\n---\n", 1, "severity:", 3),
     ("impossible.md", "---\ntitle: t\ndate: 2026-02-30\n---\n", 1, "2026-02-30", 3),
-    ("order.yaml", "title: t\ndate: 2026-03-02T10:00:00+02:00\nresolved: 2026-03-02T07:00:00Z\n", 1, "resolved is before date", 3),
+    (
+        "order.yaml",
+        "title: t\ndate: 2026-03-02T10:00:00+02:00\nresolved: 2026-03-02T07:00:00Z\n",
+        1,
+        "resolved is before date",
+        3,
+    ),
     ("unknown.md", "---\ntitle: t\ncategory: flaky-llm\n---\n", 1, "unknown category 'flaky-llm'", 3),
     ("notitle.json", '{"severity": "SEV2"}', 1, "title is required", None),
     ("unsupported-key.yaml", "? [a, b]\n: c\ntitle: t\n", 2, "malformed YAML", None),

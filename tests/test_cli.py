@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import GOOD_MD, REPO, write
 
 
@@ -35,7 +34,9 @@ def test_every_command_has_help_with_an_example_and_is_in_the_readme():
     commands = _commands()
     assert len(commands) >= 3
     for name, command in commands:
-        assert command.help and "Example: agentpm " in command.help, f"{name} needs a docstring with an example"
+        assert command.help and "Example: agentpm " in command.help, (
+            f"{name} needs a docstring with an example"
+        )
         assert f"agentpm {name}" in readme, f"README must document `agentpm {name}`"
 
 
@@ -56,7 +57,9 @@ def test_version_and_bare_invocation(cli):
 HEAVY = ("pandas", "sklearn", "matplotlib", "scipy")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["validate", "{path}"], ["list", "{path}"], ["taxonomy", "show"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["validate", "{path}"], ["list", "{path}"], ["taxonomy", "show"]]
+)
 def test_light_commands_do_not_import_heavy_libraries(tmp_path, args):
     path = write(tmp_path, "a.md", GOOD_MD)
     argv = [arg.replace("{path}", str(path)) for arg in args]
@@ -68,8 +71,13 @@ def test_light_commands_do_not_import_heavy_libraries(tmp_path, args):
         f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert "HEAVY=\n" in proc.stderr, proc.stderr
 
 
@@ -105,4 +113,8 @@ def test_taxonomy_show_formats(cli):
     one = cli("taxonomy", "show", "tool-api-drift")
     assert one.code == 0 and "Tool API drift" in one.stdout
     missing = cli("taxonomy", "show", "nope")
-    assert missing.code == 2 and "unknown category 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+    assert (
+        missing.code == 2
+        and "unknown category 'nope'" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )

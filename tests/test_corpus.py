@@ -6,15 +6,16 @@ import re
 from collections import Counter
 
 import pytest
+from conftest import CORPUS, TAXONOMY
 
 from agentpm.records.corpus import load_corpus
 from agentpm.taxonomy import load_taxonomy
 
-from conftest import CORPUS, TAXONOMY
-
 # The category names and their obvious synonyms: a report that says them gives the label away.
-GIVEAWAY = re.compile(r"context[- ]pollution|polluted context|\bdrift|cascad|fall[- ]?back|prompt[- ]injection|jailbreak",
-                      re.IGNORECASE)
+GIVEAWAY = re.compile(
+    r"context[- ]pollution|polluted context|\bdrift|cascad|fall[- ]?back|prompt[- ]injection|jailbreak",
+    re.IGNORECASE,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +46,20 @@ def test_format_mix(corpus):
 def test_dates_span_eight_quarters_and_the_mix_shifts(corpus):
     quarters = Counter(incident.quarter for incident in corpus.incidents)
     assert {f"{year}Q{q}" for year in (2025, 2026) for q in range(1, 5)} <= set(quarters)
-    injection = Counter(incident.quarter for incident in corpus.incidents if incident.category == "prompt-injection")
+    injection = Counter(
+        incident.quarter for incident in corpus.incidents if incident.category == "prompt-injection"
+    )
     early = sum(injection[f"2025Q{q}"] for q in range(1, 5))
     late = sum(injection[f"2026Q{q}"] for q in range(1, 5))
     assert late > 2 * early, "injection should rise over time, as the seed article describes"
 
 
 def test_giveaway_words_are_rare(corpus):
-    flagged = [incident for incident in corpus.incidents
-               if GIVEAWAY.search(incident.title + "\n" + "\n".join(incident.sections.values()))]
+    flagged = [
+        incident
+        for incident in corpus.incidents
+        if GIVEAWAY.search(incident.title + "\n" + "\n".join(incident.sections.values()))
+    ]
     assert len(flagged) / len(corpus.incidents) <= 0.15
 
 
@@ -69,8 +75,10 @@ def test_secondary_labels_differ_from_the_primary(corpus):
 
 
 def test_length_range(corpus):
-    words = sorted(len((incident.title + " " + " ".join(incident.sections.values())).split())
-                   for incident in corpus.incidents)
+    words = sorted(
+        len((incident.title + " " + " ".join(incident.sections.values())).split())
+        for incident in corpus.incidents
+    )
     assert words[0] <= 60 and words[-1] >= 1000
     middle = sum(1 for count in words if 120 <= count <= 500)
     assert middle / len(words) >= 0.5
@@ -78,8 +86,16 @@ def test_length_range(corpus):
 
 def test_full_postmortems_have_trend_metadata(corpus):
     final = [incident for incident in corpus.incidents if incident.status == "final"]
-    complete = [incident for incident in final if incident.severity and incident.detected and incident.resolved
-                and incident.systems and incident.tools and incident.action_items]
+    complete = [
+        incident
+        for incident in final
+        if incident.severity
+        and incident.detected
+        and incident.resolved
+        and incident.systems
+        and incident.tools
+        and incident.action_items
+    ]
     assert len(complete) / len(final) >= 0.75
     items = [item for incident in corpus.incidents for item in incident.action_items]
     assert any(item.status == "open" for item in items) and any(item.status == "done" for item in items)

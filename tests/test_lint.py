@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS, REPO, run_cli, write
 
 GOOD = """---
@@ -94,45 +93,98 @@ def with_root_cause(sentence: str) -> str:
     return variant(("Nothing validated tool responses", f"{sentence}\nNothing validated tool responses"))
 
 
-INFORMAL = "# Search agent returned nothing\n\nThe search tool timed out and the agent said there were no results.\n"
+INFORMAL = (
+    "# Search agent returned nothing\n\nThe search tool timed out and the agent said there were no results.\n"
+)
 
 # rule: (failing text, passing text); the failing one must raise the rule, the passing one not.
 CASES = {
     "PM001": (b"\x00\x01binary", INFORMAL),
     "PM002": (variant(("severity: SEV2", "severity: SEV9")), GOOD),
     "PM003": (variant(("category: tool-api-drift", "category: api-weirdness")), GOOD),
-    "PM005": (variant(("severity: SEV2\n", "")), variant(("severity: SEV2\n", ""), ("status: final", "status: draft"))),
+    "PM005": (
+        variant(("severity: SEV2\n", "")),
+        variant(("severity: SEV2\n", ""), ("status: final", "status: draft")),
+    ),
     "PM006": (variant(("detected: 2026-03-02T11:30:00+01:00\n", "")), GOOD),
     # 08:30Z is 09:30+01:00: after the start once compared in UTC, before it if compared naively.
-    "PM007": (variant(("detected: 2026-03-02T11:30:00+01:00", "detected: 2026-03-02T08:30:00+01:00")),
-              variant(("detected: 2026-03-02T11:30:00+01:00", "detected: 2026-03-02T08:30:00Z"))),
+    "PM007": (
+        variant(("detected: 2026-03-02T11:30:00+01:00", "detected: 2026-03-02T08:30:00+01:00")),
+        variant(("detected: 2026-03-02T11:30:00+01:00", "detected: 2026-03-02T08:30:00Z")),
+    ),
     "PM008": (variant(("resolved: 2026-03-02T15:00:00Z", "resolved: 2026-03-02T15:00:00")), GOOD),
-    "PM009": (variant(("## Root cause", "## Background notes")), variant(("## Root cause", "## Background notes"),
-                                                                     ("status: final", "status: draft"))),
-    "PM010": (variant(("impact: 212 refund proposals computed as zero over six hours; all corrected the same day.\n", ""),
-                      ("## Impact\n\n212 customers received a zero-value refund proposal over six hours. Every one "
-                       "was corrected\nthe same afternoon.\n\n", "")),
-              INFORMAL),
-    "PM011": (variant(("A missing field must be an error, not a default.", "<!-- guidance: What the team learned. -->")),
-              variant(("A missing field must be an error, not a default.",
-                       "<!-- guidance: What the team learned. -->\nA missing field must be an error.")),),
+    "PM009": (
+        variant(("## Root cause", "## Background notes")),
+        variant(("## Root cause", "## Background notes"), ("status: final", "status: draft")),
+    ),
+    "PM010": (
+        variant(
+            (
+                "impact: 212 refund proposals computed as zero over six hours; all corrected the same day.\n",
+                "",
+            ),
+            (
+                "## Impact\n\n212 customers received a zero-value refund proposal over six hours. Every one "
+                "was corrected\nthe same afternoon.\n\n",
+                "",
+            ),
+        ),
+        INFORMAL,
+    ),
+    "PM011": (
+        variant(
+            ("A missing field must be an error, not a default.", "<!-- guidance: What the team learned. -->")
+        ),
+        variant(
+            (
+                "A missing field must be an error, not a default.",
+                "<!-- guidance: What the team learned. -->\nA missing field must be an error.",
+            )
+        ),
+    ),
     "PM012": (variant(("    owner: payments-platform\n", "")), GOOD),
-    "PM013": (variant(("due: 2099-04-01", "due: 2020-04-01")),
-              variant(("due: 2099-04-01\n    status: open", "due: 2020-04-01\n    status: done"))),
-    "PM014": (with_root_cause("In hindsight we should have added a timeout."),
-              with_root_cause("The wrapper had no timeout; adding one was on the backlog.")),
-    "PM015": (with_root_cause("It was a careless change."), with_root_cause("The change was made under time pressure.")),
-    "PM016": (with_root_cause("The root cause was human error."),
-              with_root_cause("This was not human error: the form allowed a blank amount.")),
-    "PM017": (with_root_cause("@dana forgot to rotate the key."), with_root_cause("Redis failed to start after the upgrade.")),
-    "PM018": ("---\ntitle: Refunds came out as zero\nstatus: draft\ncategory: tool-api-drift\n---\n\n"
-              "## Summary\n\nRefunds came out as zero for a while.\n", GOOD),
-    "PM019": (variant(("severity: SEV2", "severity: SEV3"),
-                      ("impact: 212 refund proposals", "impact: personal data of 40 customers exposed; 212 refund proposals")),
-              variant(("severity: SEV2", "severity: SEV3"),
-                      ("impact: 212 refund proposals", "impact: no personal data was exposed; 212 refund proposals"))),
-    "PM020": (GOOD.replace("## Summary", "<!-- agentpm: disable=PM999 -->\n\n## Summary"),
-              GOOD.replace("## Summary", "<!-- agentpm: disable=PM014 -->\n\n## Summary")),
+    "PM013": (
+        variant(("due: 2099-04-01", "due: 2020-04-01")),
+        variant(("due: 2099-04-01\n    status: open", "due: 2020-04-01\n    status: done")),
+    ),
+    "PM014": (
+        with_root_cause("In hindsight we should have added a timeout."),
+        with_root_cause("The wrapper had no timeout; adding one was on the backlog."),
+    ),
+    "PM015": (
+        with_root_cause("It was a careless change."),
+        with_root_cause("The change was made under time pressure."),
+    ),
+    "PM016": (
+        with_root_cause("The root cause was human error."),
+        with_root_cause("This was not human error: the form allowed a blank amount."),
+    ),
+    "PM017": (
+        with_root_cause("@dana forgot to rotate the key."),
+        with_root_cause("Redis failed to start after the upgrade."),
+    ),
+    "PM018": (
+        "---\ntitle: Refunds came out as zero\nstatus: draft\ncategory: tool-api-drift\n---\n\n"
+        "## Summary\n\nRefunds came out as zero for a while.\n",
+        GOOD,
+    ),
+    "PM019": (
+        variant(
+            ("severity: SEV2", "severity: SEV3"),
+            (
+                "impact: 212 refund proposals",
+                "impact: personal data of 40 customers exposed; 212 refund proposals",
+            ),
+        ),
+        variant(
+            ("severity: SEV2", "severity: SEV3"),
+            ("impact: 212 refund proposals", "impact: no personal data was exposed; 212 refund proposals"),
+        ),
+    ),
+    "PM020": (
+        GOOD.replace("## Summary", "<!-- agentpm: disable=PM999 -->\n\n## Summary"),
+        GOOD.replace("## Summary", "<!-- agentpm: disable=PM014 -->\n\n## Summary"),
+    ),
 }
 
 
@@ -198,43 +250,53 @@ def test_findings_have_file_line_rule_severity_message_and_a_rewording(tmp_path)
     line = text.split("\n").index(sentence) + 1
     assert (finding["rule"], finding["severity"], finding["line"]) == ("PM014", "warning", line)
     assert "should have added a timeout" in finding["message"]
-    assert "was not in place" in finding["suggestion"] and "should have added a timeout" in finding["suggestion"]
+    assert (
+        "was not in place" in finding["suggestion"] and "should have added a timeout" in finding["suggestion"]
+    )
 
 
-@pytest.mark.parametrize("sentence, rule", [
-    ("The root cause was human error.", "PM016"),
-    ("The outage was caused by operator error.", "PM016"),
-    ("Alice forgot to renew the certificate.", "PM017"),
-    ("Then Bob overlooked the warning.", "PM017"),
-    ("@sam.k missed the page.", "PM017"),
-    ("The engineer failed to run the migration.", "PM014"),
-    ("A negligent review let it through.", "PM015"),
-    ("Better tests could have prevented this.", "PM014"),
-])
+@pytest.mark.parametrize(
+    "sentence, rule",
+    [
+        ("The root cause was human error.", "PM016"),
+        ("The outage was caused by operator error.", "PM016"),
+        ("Alice forgot to renew the certificate.", "PM017"),
+        ("Then Bob overlooked the warning.", "PM017"),
+        ("@sam.k missed the page.", "PM017"),
+        ("The engineer failed to run the migration.", "PM014"),
+        ("A negligent review let it through.", "PM015"),
+        ("Better tests could have prevented this.", "PM014"),
+    ],
+)
 def test_blame_phrases_each_get_a_suggestion(tmp_path, sentence, rule):
     write(tmp_path, "a.md", with_root_cause(sentence))
     findings = [f for f in _run(tmp_path) if f["rule"] == rule]
     assert len(findings) == 1 and findings[0]["suggestion"], findings
 
 
-@pytest.mark.parametrize("sentence", [
-    "The pod failed to start and the agent forgot the earlier turns.",
-    "Redis failed to accept connections.",
-    "@sam didn't run the restart, so nothing else broke.",
-    'The customer wrote "your careless bot" in the ticket.',
-    "The log line read `should have failed to parse`.",
-    "> Alice forgot to check, the customer said.",
-    "Then Claude forgot the refund policy.",  # a tool named in `tools`, not a person
-    "Nobody was paged because the alert had no route.",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The pod failed to start and the agent forgot the earlier turns.",
+        "Redis failed to accept connections.",
+        "@sam didn't run the restart, so nothing else broke.",
+        'The customer wrote "your careless bot" in the ticket.',
+        "The log line read `should have failed to parse`.",
+        "> Alice forgot to check, the customer said.",
+        "Then Claude forgot the refund policy.",  # a tool named in `tools`, not a person
+        "Nobody was paged because the alert had no route.",
+    ],
+)
 def test_system_subjects_code_and_quotes_are_not_blame(tmp_path, sentence):
     write(tmp_path, "a.md", with_root_cause(sentence))
     assert _run(tmp_path) == []
 
 
 def test_blame_in_a_yaml_record_points_at_the_right_line(tmp_path):
-    text = ("id: INC-9\ntitle: Loader ran early\ndate: 2026-01-21\nseverity: SEV4\n"
-            "root_cause: |\n  The cron zone was misspelled.\n  Someone careless edited the crontab.\n")
+    text = (
+        "id: INC-9\ntitle: Loader ran early\ndate: 2026-01-21\nseverity: SEV4\n"
+        "root_cause: |\n  The cron zone was misspelled.\n  Someone careless edited the crontab.\n"
+    )
     write(tmp_path, "a.yaml", text)
     [finding] = [f for f in _run(tmp_path) if f["rule"] == "PM015"]
     assert finding["line"] == 7
@@ -251,14 +313,22 @@ def test_suppression_is_file_wide_and_takes_a_list(tmp_path):
 
 
 def test_select_ignore_and_fail_on(cli, tmp_path):
-    write(tmp_path, "a.md", with_root_cause("It was a careless change. In hindsight we should have added a timeout."))
+    write(
+        tmp_path,
+        "a.md",
+        with_root_cause("It was a careless change. In hindsight we should have added a timeout."),
+    )
     assert {f["rule"] for f in _run(tmp_path, "--select", "PM014")} == {"PM014"}
     assert {f["rule"] for f in _run(tmp_path, "--ignore", "blame-adjective")} == {"PM014"}
     only_warnings = cli("lint", str(tmp_path), "--ignore", "PM015", "--fail-on", "error")
     assert only_warnings.code == 0 and "PM014 warning" in only_warnings.stdout
     assert cli("lint", str(tmp_path), "--ignore", "PM015").code == 1
     unknown = cli("lint", str(tmp_path), "--select", "PM999")
-    assert unknown.code == 2 and "unknown lint rule 'PM999'" in unknown.stderr and "Traceback" not in unknown.stderr
+    assert (
+        unknown.code == 2
+        and "unknown lint rule 'PM999'" in unknown.stderr
+        and "Traceback" not in unknown.stderr
+    )
 
 
 def test_unreadable_file_exits_2_and_the_others_are_still_linted(cli, tmp_path):
@@ -266,7 +336,9 @@ def test_unreadable_file_exits_2_and_the_others_are_still_linted(cli, tmp_path):
     write(tmp_path, "blame.md", with_root_cause("It was a careless change."))
     result = cli("lint", str(tmp_path))
     assert result.code == 2
-    assert "bad.md: PM001 error:" in result.stdout and "blame.md:" in result.stdout and "PM015" in result.stdout
+    assert (
+        "bad.md: PM001 error:" in result.stdout and "blame.md:" in result.stdout and "PM015" in result.stdout
+    )
     missing = cli("lint", str(tmp_path / "nope.md"))
     assert missing.code == 2 and "no such file" in missing.stdout
 
@@ -291,8 +363,13 @@ def test_lint_does_not_import_pandas_sklearn_or_numpy(tmp_path):
         "heavy = [m for m in ('pandas', 'sklearn', 'numpy', 'scipy', 'matplotlib') if m in sys.modules]\n"
         "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert "PM014" in proc.stdout, proc.stdout + proc.stderr
     assert "HEAVY=\n" in proc.stderr, proc.stderr
 
@@ -300,11 +377,16 @@ def test_lint_does_not_import_pandas_sklearn_or_numpy(tmp_path):
 def test_shipped_full_post_mortems_lint_without_errors():
     from agentpm.records.corpus import load_corpus
 
-    full = {str(incident.path) for incident in load_corpus([CORPUS]).incidents
-            if incident.status == "final" and incident.sections.get("root_cause")}
+    full = {
+        str(incident.path)
+        for incident in load_corpus([CORPUS]).incidents
+        if incident.status == "final" and incident.sections.get("root_cause")
+    }
     assert len(full) >= 200
     result = run_cli("lint", "corpus", "--format", "json")
-    errors = [f for f in json.loads(result.stdout) if f["severity"] == "error" and str(REPO / f["file"]) in full]
+    errors = [
+        f for f in json.loads(result.stdout) if f["severity"] == "error" and str(REPO / f["file"]) in full
+    ]
     assert errors == []
 
 

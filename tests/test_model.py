@@ -11,16 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CORPUS, REPO, TAXONOMY, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentpm.config import default_model_path
-from agentpm.records.corpus import load_corpus
-from agentpm.errors import ModelError
 from agentpm.classifier.predictor import load_model
+from agentpm.config import default_model_path
+from agentpm.errors import ModelError
+from agentpm.records.corpus import load_corpus
 from agentpm.taxonomy import load_taxonomy
-
-from conftest import CORPUS, REPO, TAXONOMY, write
 
 SHIPPED = default_model_path()
 
@@ -54,11 +53,20 @@ def test_numpy_and_sklearn_agree_on_the_whole_corpus(fitted, shipped):
 
 
 _text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
-_words = st.lists(st.sampled_from("the agent tool retry 429 schema renamed context window quota planner ignore previous "
-                                  "instructions v2.1.0 timeout ÄÖü 東京 café   \t\n".split(" ")), max_size=60).map(" ".join)
+_words = st.lists(
+    st.sampled_from(
+        "the agent tool retry 429 schema renamed context window quota planner ignore previous "
+        "instructions v2.1.0 timeout ÄÖü 東京 café   \t\n".split(" ")
+    ),
+    max_size=60,
+).map(" ".join)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(cause=st.one_of(_text, _words), context=st.one_of(_text, _words))
 def test_numpy_and_sklearn_agree_on_generated_text(fitted, shipped, cause, context):
     pipeline, _ = fitted
@@ -66,7 +74,11 @@ def test_numpy_and_sklearn_agree_on_generated_text(fitted, shipped, cause, conte
     assert np.abs(pipeline.predict_proba(texts) - shipped.predict_texts([(cause, context)])).max() < 1e-9
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(pairs=st.lists(st.tuples(st.one_of(_text, _words), st.one_of(_text, _words)), min_size=1, max_size=70))
 def test_a_batch_scores_like_its_texts_one_at_a_time(shipped, pairs):
     """Batching (shared word table, sparse product, texts side by side) never changes a score."""
@@ -97,7 +109,10 @@ def test_sparse_and_numpy_scoring_agree(shipped, monkeypatch):
     from agentpm.classifier import predictor as model_module
     from agentpm.classifier.features import channels
 
-    pairs = [channels(incident) for incident in load_corpus([CORPUS], taxonomy=load_taxonomy(TAXONOMY)).incidents[:130]]
+    pairs = [
+        channels(incident)
+        for incident in load_corpus([CORPUS], taxonomy=load_taxonomy(TAXONOMY)).incidents[:130]
+    ]
     monkeypatch.setattr(model_module, "SPARSE_MINIMUM", 0)
     sparse = shipped.predict_texts(pairs)
     monkeypatch.setattr(model_module, "SPARSE_MINIMUM", 10**12)
@@ -169,8 +184,12 @@ def test_damaged_weights_are_refused(tmp_path):
 
 
 def test_mismatched_taxonomy_is_refused(cli, tmp_path):
-    own = write(tmp_path, "ours.yaml", "version: '9'\nname: ours\ncategories:\n"
-                "- {id: a, name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n")
+    own = write(
+        tmp_path,
+        "ours.yaml",
+        "version: '9'\nname: ours\ncategories:\n"
+        "- {id: a, name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n",
+    )
     write(tmp_path, "c/x.md", "---\ntitle: t\n---\nsome words here\n")
     result = cli("classify", str(tmp_path / "c"), "--taxonomy", str(own))
     assert result.code == 2
@@ -194,10 +213,17 @@ def test_classify_json_contract(cli):
 
 def test_abstention_reasons(cli, tmp_path):
     write(tmp_path, "short.md", "---\ntitle: agent broke\n---\nit failed.\n")
-    write(tmp_path, "vague.md", "---\ntitle: Something odd happened with the assistant\n---\n"
-          "The assistant behaved strangely on Tuesday afternoon and a few people noticed. We looked at it for a "
-          "while, talked about it in the channel, and things went back to normal later in the day.\n")
-    rows = {Path(row["path"]).name: row for row in json.loads(cli("classify", str(tmp_path), "--format", "json").stdout)}
+    write(
+        tmp_path,
+        "vague.md",
+        "---\ntitle: Something odd happened with the assistant\n---\n"
+        "The assistant behaved strangely on Tuesday afternoon and a few people noticed. We looked at it for a "
+        "while, talked about it in the channel, and things went back to normal later in the day.\n",
+    )
+    rows = {
+        Path(row["path"]).name: row
+        for row in json.loads(cli("classify", str(tmp_path), "--format", "json").stdout)
+    }
     assert rows["short.md"]["reason"] == "insufficient_text" and rows["short.md"]["category"] is None
     assert rows["vague.md"]["abstained"] and rows["vague.md"]["reason"] in ("low_confidence", "ambiguous")
 
@@ -253,8 +279,12 @@ ODD_JSON = """{
 
 
 def test_write_touches_only_the_prediction_field(cli, tmp_path):
-    files = {"odd.md": ODD_MARKDOWN, "odd.yaml": ODD_YAML, "odd.json": ODD_JSON,
-             "crlf.md": ODD_MARKDOWN.replace("W-1", "W-2").replace("\n", "\r\n")}
+    files = {
+        "odd.md": ODD_MARKDOWN,
+        "odd.yaml": ODD_YAML,
+        "odd.json": ODD_JSON,
+        "crlf.md": ODD_MARKDOWN.replace("W-1", "W-2").replace("\n", "\r\n"),
+    }
     for name, text in files.items():
         (tmp_path / name).write_bytes(text.encode("utf-8"))
     result = cli("classify", str(tmp_path), "--write", "--format", "json")
@@ -263,8 +293,12 @@ def test_write_touches_only_the_prediction_field(cli, tmp_path):
     for name, before in files.items():
         after = (tmp_path / name).read_bytes().decode("utf-8")
         kept = [line for line in after.splitlines(keepends=True) if "prediction" not in line]
-        original = [line for line in before.splitlines(keepends=True)
-                    if "prediction" not in line and not line.startswith(("  category: tool-api-drift", "  confidence: 0.1"))]
+        original = [
+            line
+            for line in before.splitlines(keepends=True)
+            if "prediction" not in line
+            and not line.startswith(("  category: tool-api-drift", "  confidence: 0.1"))
+        ]
         if name.endswith(".json"):
             assert json.loads(after)["prediction"]["model"] == load_model(SHIPPED).hash
             assert json.loads(after)["title"] == "JSON   record"
@@ -291,12 +325,21 @@ def test_write_refuses_plain_markdown_and_leaves_it_alone(cli, tmp_path):
 @pytest.mark.skipif(os.environ.get("AGENTPM_SKIP_RETRAIN") == "1", reason="retraining takes about a minute")
 def test_retraining_reproduces_the_shipped_model_bit_for_bit(cli, tmp_path):
     shipped_manifest = json.loads((SHIPPED / "manifest.json").read_text())
-    result = cli("model", "train", "--corpus", "corpus", "-o", str(tmp_path / "again"),
-                 env={"SOURCE_DATE_EPOCH": "1795000000"})
+    result = cli(
+        "model",
+        "train",
+        "--corpus",
+        "corpus",
+        "-o",
+        str(tmp_path / "again"),
+        env={"SOURCE_DATE_EPOCH": "1795000000"},
+    )
     assert result.code == 0, result.stderr
     for name in ("weights.npz",):
-        assert hashlib.sha256((tmp_path / "again" / name).read_bytes()).hexdigest() == \
-            hashlib.sha256((SHIPPED / name).read_bytes()).hexdigest()
+        assert (
+            hashlib.sha256((tmp_path / "again" / name).read_bytes()).hexdigest()
+            == hashlib.sha256((SHIPPED / name).read_bytes()).hexdigest()
+        )
     again = json.loads((tmp_path / "again" / "manifest.json").read_text())
     for key in ("training_seconds",):
         again.pop(key), shipped_manifest.pop(key)
@@ -314,4 +357,6 @@ def test_model_info(cli):
 
 def test_model_card_is_for_the_shipped_model():
     card = (REPO / "reports" / "model-card.md").read_text(encoding="utf-8")
-    assert f"`{load_model(SHIPPED).hash}`" in card.splitlines()[0], "re-run agentpm model eval after retraining"
+    assert f"`{load_model(SHIPPED).hash}`" in card.splitlines()[0], (
+        "re-run agentpm model eval after retraining"
+    )

@@ -9,15 +9,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from conftest import write
 
+from agentpm.postmortem.scaffold import MAX_SLUG, slugify
 from agentpm.records.incident import SECTIONS
 from agentpm.records.parsing import parse_file
-from agentpm.postmortem.scaffold import MAX_SLUG, slugify
 
-SECTION_HEADINGS = ["Summary", "Impact", "Detection", "Timeline", "Root cause", "Contributing factors",
-                    "Fix implemented", "Prevention", "Action items", "Lessons learned"]
+SECTION_HEADINGS = [
+    "Summary",
+    "Impact",
+    "Detection",
+    "Timeline",
+    "Root cause",
+    "Contributing factors",
+    "Fix implemented",
+    "Prevention",
+    "Action items",
+    "Lessons learned",
+]
 
 
 def new(cli, folder: Path, *args: str, **options):
@@ -32,15 +41,36 @@ def created(result) -> Path:
 
 
 def test_scaffold_has_front_matter_every_section_and_the_category_guidance(cli, tmp_path):
-    result = new(cli, tmp_path, "Refund agent read a renamed field as zero", "--category", "tool-api-drift",
-                 "--severity", "sev2", "--date", "2026-03-02")
+    result = new(
+        cli,
+        tmp_path,
+        "Refund agent read a renamed field as zero",
+        "--category",
+        "tool-api-drift",
+        "--severity",
+        "sev2",
+        "--date",
+        "2026-03-02",
+    )
     path = created(result)
     assert path == tmp_path / "2026-03-02-refund-agent-read-a-renamed-field-as-zero.md"
     incident = parse_file(path).incident
     assert incident is not None
-    assert (incident.id, incident.title, incident.date.isoformat(), incident.severity, incident.status,
-            incident.category) == ("INC-2026-001", "Refund agent read a renamed field as zero", "2026-03-02", "SEV2",
-                                   "draft", "tool-api-drift")
+    assert (
+        incident.id,
+        incident.title,
+        incident.date.isoformat(),
+        incident.severity,
+        incident.status,
+        incident.category,
+    ) == (
+        "INC-2026-001",
+        "Refund agent read a renamed field as zero",
+        "2026-03-02",
+        "SEV2",
+        "draft",
+        "tool-api-drift",
+    )
     [item] = incident.action_items
     assert {"owner", "due", "kind"} <= set(item.model_dump()) and item.owner is None and item.due is None
     text = path.read_text(encoding="utf-8")
@@ -76,7 +106,10 @@ def test_ids_are_the_next_free_number_of_the_year(cli, tmp_path):
     second = created(new(cli, tmp_path, "Second", "--date", "2026-05-01"))
     earlier_year = created(new(cli, tmp_path, "Third", "--date", "2025-05-01"))
     assert [parse_file(p).incident.id for p in (first, second, earlier_year)] == [
-        "INC-2026-008", "INC-2026-009", "INC-2025-041"]
+        "INC-2026-008",
+        "INC-2026-009",
+        "INC-2025-041",
+    ]
 
 
 def test_refuses_to_overwrite_with_exit_2(cli, tmp_path):
@@ -89,12 +122,15 @@ def test_refuses_to_overwrite_with_exit_2(cli, tmp_path):
     assert path.read_text(encoding="utf-8") == "my edits"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--date", "2026-02-30"], "--date: '2026-02-30' is not a calendar date"),
-    (["--date", "yesterday"], "--date: 'yesterday' is not a calendar date"),
-    (["--severity", "SEV9"], "--severity: 'SEV9' is not a severity"),
-    (["--category", "api-weirdness"], "--category: unknown category 'api-weirdness'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--date", "2026-02-30"], "--date: '2026-02-30' is not a calendar date"),
+        (["--date", "yesterday"], "--date: 'yesterday' is not a calendar date"),
+        (["--severity", "SEV9"], "--severity: 'SEV9' is not a severity"),
+        (["--category", "api-weirdness"], "--category: unknown category 'api-weirdness'"),
+    ],
+)
 def test_bad_options_give_one_line_errors(cli, tmp_path, args, message):
     result = new(cli, tmp_path, "A title", *args)
     assert result.code == 2 and message in result.stderr
@@ -102,16 +138,19 @@ def test_bad_options_give_one_line_errors(cli, tmp_path, args, message):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("title, slug", [
-    ("../x", "x"),
-    ("../../etc/passwd", "etc-passwd"),
-    ("a/b\\c", "a-b-c"),
-    ("x\x1b[31m\r\nid: evil\x07\u202e", "x-31m-id-evil"),
-    ("?!... --- ///", None),
-    ("Überfälle im Zahlungsagent", "uberfalle-im-zahlungsagent"),
-    ("決済エージェントが二重に返金した", None),
-    ("title: \"quoted\" # not a comment", "title-quoted-not-a-comment"),
-])
+@pytest.mark.parametrize(
+    "title, slug",
+    [
+        ("../x", "x"),
+        ("../../etc/passwd", "etc-passwd"),
+        ("a/b\\c", "a-b-c"),
+        ("x\x1b[31m\r\nid: evil\x07\u202e", "x-31m-id-evil"),
+        ("?!... --- ///", None),
+        ("Überfälle im Zahlungsagent", "uberfalle-im-zahlungsagent"),
+        ("決済エージェントが二重に返金した", None),
+        ('title: "quoted" # not a comment', "title-quoted-not-a-comment"),
+    ],
+)
 def test_hostile_and_non_ascii_titles_stay_inside_the_folder(cli, tmp_path, title, slug):
     folder = tmp_path / "pm"
     path = created(new(cli, folder, title, "--date", "2026-03-02"))
@@ -135,13 +174,26 @@ def test_long_titles_are_cut_at_a_word(cli, tmp_path):
     title = "The research agent cited a retracted study because the vector index kept superseded chunks for months"
     path = created(new(cli, tmp_path, title, "--date", "2026-03-02"))
     slug = path.stem.removeprefix("2026-03-02-")
-    assert len(slug) <= MAX_SLUG and title.lower().replace(" ", "-").startswith(slug) and not slug.endswith("-")
+    assert (
+        len(slug) <= MAX_SLUG and title.lower().replace(" ", "-").startswith(slug) and not slug.endswith("-")
+    )
     assert slugify("word" * 30) == ("word" * 30)[:MAX_SLUG]
 
 
 def test_yaml_format(cli, tmp_path):
-    path = created(new(cli, tmp_path, "Loader ran early", "--format", "yaml", "--category", "other", "--date",
-                       "2026-01-21"))
+    path = created(
+        new(
+            cli,
+            tmp_path,
+            "Loader ran early",
+            "--format",
+            "yaml",
+            "--category",
+            "other",
+            "--date",
+            "2026-01-21",
+        )
+    )
     assert path.name == "2026-01-21-loader-ran-early.yaml"
     incident = parse_file(path).incident
     assert incident.status == "draft" and incident.category == "other"
@@ -166,9 +218,16 @@ def _fill(text: str) -> str:
         "Lessons learned": "A missing field must be an error, not a default.",
     }
     for heading, sentence in prose.items():
-        text = re.sub(rf"(## {heading}\n\n)<!-- guidance:.*?-->", lambda m: m.group(1) + sentence, text, flags=re.DOTALL)
-    text = text.replace('"TODO: one change to the system that prevents, detects or mitigates a recurrence"',
-                        "Validate ledger responses against a pinned schema")
+        text = re.sub(
+            rf"(## {heading}\n\n)<!-- guidance:.*?-->",
+            lambda m, sentence=sentence: m.group(1) + sentence,
+            text,
+            flags=re.DOTALL,
+        )
+    text = text.replace(
+        '"TODO: one change to the system that prevents, detects or mitigates a recurrence"',
+        "Validate ledger responses against a pinned schema",
+    )
     text = re.sub(r"owner:.*", "owner: payments-platform", text)
     text = re.sub(r"due:.*", "due: 2099-04-01", text)
     text = re.sub(r"kind:.*", "kind: prevent", text)
@@ -176,8 +235,19 @@ def _fill(text: str) -> str:
 
 
 def test_new_then_lint_flags_the_template_and_the_filled_post_mortem_is_clean(cli, tmp_path):
-    path = created(new(cli, tmp_path, "Refund agent read a renamed field as zero", "--category", "tool-api-drift",
-                       "--severity", "SEV2", "--date", "2026-03-02"))
+    path = created(
+        new(
+            cli,
+            tmp_path,
+            "Refund agent read a renamed field as zero",
+            "--category",
+            "tool-api-drift",
+            "--severity",
+            "SEV2",
+            "--date",
+            "2026-03-02",
+        )
+    )
     draft = cli("lint", str(path), "--format", "json")
     assert draft.code == 1
     unfilled = [f for f in json.loads(draft.stdout) if f["rule"] == "PM011"]
@@ -193,12 +263,14 @@ def test_new_then_lint_flags_the_template_and_the_filled_post_mortem_is_clean(cl
 
 
 def test_user_templates_are_used_and_sandboxed(cli, tmp_path):
-    templates = write(tmp_path, "tpl/postmortem.md.j2",
-                      "---\nid: {{ id_yaml }}\ntitle: {{ title_yaml }}\nstatus: draft\n---\n# {{ title }}\nOurs.\n").parent
+    templates = write(
+        tmp_path,
+        "tpl/postmortem.md.j2",
+        "---\nid: {{ id_yaml }}\ntitle: {{ title_yaml }}\nstatus: draft\n---\n# {{ title }}\nOurs.\n",
+    ).parent
     path = created(new(cli, tmp_path / "pm", "Custom", env={"AGENTPM_TEMPLATES": str(templates)}))
     assert path.read_text(encoding="utf-8").endswith("# Custom\nOurs.\n")
     write(templates, "postmortem.md.j2", "{{ ''.__class__.__mro__[1].__subclasses__() }}")
     escape = new(cli, tmp_path / "pm", "Escape", env={"AGENTPM_TEMPLATES": str(templates)})
     assert escape.code == 2 and "SecurityError" in escape.stderr and "Traceback" not in escape.stderr
     assert not list((tmp_path / "pm").glob("*escape*"))
-

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from agentpm.records.parsing import canonical_section, parse_bytes, parse_file
-
 from conftest import GOOD_MD, write
+
+from agentpm.records.parsing import canonical_section, parse_bytes, parse_file
 
 
 def test_markdown_with_front_matter(tmp_path):
@@ -49,7 +49,9 @@ def test_plain_markdown_without_date_prefix_has_no_date(tmp_path):
 
 def test_yaml_and_json_records(tmp_path):
     yaml_text = "id: Y1\ntitle: Voice agent hung up\ndate: 2025-05-01\ncategory: other\nroot_cause: |\n  DNS change.\nresolution: Reverted.\n"
-    json_text = '{"id": "J1", "title": "PR bot", "date": "2025-05-02T10:00:00Z", "summary": "x", "tags": "a, b"}'
+    json_text = (
+        '{"id": "J1", "title": "PR bot", "date": "2025-05-02T10:00:00Z", "summary": "x", "tags": "a, b"}'
+    )
     y = parse_file(write(tmp_path, "y.yml", yaml_text)).incident
     j = parse_file(write(tmp_path, "j.json", json_text)).incident
     assert y.sections["root_cause"].strip() == "DNS change."
@@ -91,8 +93,10 @@ def test_unknown_headings_are_kept(tmp_path):
 
 
 def test_action_items_and_overdue(tmp_path):
-    text = ("---\ntitle: t\naction_items:\n  - title: add schema check\n    owner: '@ana'\n    due: 2026-01-10\n"
-            "    kind: prevent\n  - title: dashboard\n    status: done\n---\n")
+    text = (
+        "---\ntitle: t\naction_items:\n  - title: add schema check\n    owner: '@ana'\n    due: 2026-01-10\n"
+        "    kind: prevent\n  - title: dashboard\n    status: done\n---\n"
+    )
     incident = parse_file(write(tmp_path, "ai.md", text)).incident
     first, second = incident.action_items
     assert first.status == "open" and first.is_overdue(date(2026, 2, 1))

@@ -37,12 +37,41 @@ def test_any_bytes_after_front_matter_marker(data, name):
     _check(parse_bytes(b"---\ntitle: t\n---\n" + data, name))
 
 
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30),
-                     st.dates().map(str), st.datetimes().map(lambda d: d.isoformat()))
-_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                       max_leaves=12)
-_fields = st.sampled_from(["id", "title", "date", "detected", "resolved", "severity", "status", "category", "secondary",
-                           "systems", "tools", "tags", "impact", "action_items", "prediction", "summary", "root_cause"])
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
+    st.dates().map(str),
+    st.datetimes().map(lambda d: d.isoformat()),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_fields = st.sampled_from(
+    [
+        "id",
+        "title",
+        "date",
+        "detected",
+        "resolved",
+        "severity",
+        "status",
+        "category",
+        "secondary",
+        "systems",
+        "tools",
+        "tags",
+        "impact",
+        "action_items",
+        "prediction",
+        "summary",
+        "root_cause",
+    ]
+)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
@@ -59,7 +88,13 @@ def test_sections_never_lose_heading_free_text(text):
     sections, _ = split_sections(text, 1)
     for line in text.split("\n"):
         stripped = line.strip()
-        if stripped and not stripped.startswith("#") and not stripped.startswith("**") and "```" not in line and "~~~" not in line:
+        if (
+            stripped
+            and not stripped.startswith("#")
+            and not stripped.startswith("**")
+            and "```" not in line
+            and "~~~" not in line
+        ):
             assert any(stripped in body for body in sections.values())
 
 

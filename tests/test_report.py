@@ -7,9 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
-
 from test_trends import incident
 
 GOLDEN = REPO / "reports"
@@ -40,11 +38,23 @@ def small(tmp_path) -> Path:
             times = f"detected: 2026-05-0{number + 1}T0{number + 1}:00:00Z\n"
             if number < 2:
                 times += f"resolved: 2026-05-0{number + 1}T10:00:00Z\n"
-        incident(folder, f"q2-{number}.md", f"Q2 injection {number}", f"2026-05-{number + 1:02d}T00:00:00Z",
-                 "prompt-injection", severity="SEV1" if number == 9 else "SEV3",
-                 extra=times + (ACTIONS if number == 0 else ""))
-    incident(folder, "q2-x.md", "<script>alert(1)</script> | *bold* [x](javascript:alert(2))", "2026-05-20",
-             "prompt-injection", severity="SEV2")
+        incident(
+            folder,
+            f"q2-{number}.md",
+            f"Q2 injection {number}",
+            f"2026-05-{number + 1:02d}T00:00:00Z",
+            "prompt-injection",
+            severity="SEV1" if number == 9 else "SEV3",
+            extra=times + (ACTIONS if number == 0 else ""),
+        )
+    incident(
+        folder,
+        "q2-x.md",
+        "<script>alert(1)</script> | *bold* [x](javascript:alert(2))",
+        "2026-05-20",
+        "prompt-injection",
+        severity="SEV2",
+    )
     return folder
 
 
@@ -77,7 +87,10 @@ def test_report_numbers_in_json(cli, small, env):
     trends = json.loads(cli("trends", str(small), "--format", "json", env=env).stdout)
     for row in trends:
         if row["period"] == "2026Q2":
-            assert (head[row["category"]]["count"], head[row["category"]]["share_low"]) == (row["count"], row["share_low"])
+            assert (head[row["category"]]["count"], head[row["category"]]["share_low"]) == (
+                row["count"],
+                row["share_low"],
+            )
 
 
 def test_report_escapes_incident_text(cli, small, env, tmp_path):
@@ -115,12 +128,16 @@ def test_output_files_refuse_to_overwrite(cli, small, env, tmp_path):
 
 
 def test_bad_quarter_and_dates_are_usage_errors(cli, small, env):
-    for args, message in ((("--quarter", "Q3-2026"), "--quarter 'Q3-2026'"),
-                          (("--quarter", "2024Q1"), "no incidents dated in 2024Q1"),
-                          (("--as-of", "2026-01-01"), "no complete quarter"),
-                          (("--as-of", "soon"), "--as-of: 'soon' is not a calendar date")):
+    for args, message in (
+        (("--quarter", "Q3-2026"), "--quarter 'Q3-2026'"),
+        (("--quarter", "2024Q1"), "no incidents dated in 2024Q1"),
+        (("--as-of", "2026-01-01"), "no complete quarter"),
+        (("--as-of", "soon"), "--as-of: 'soon' is not a calendar date"),
+    ):
         result = cli("report", str(small), *args, env=env)
-        assert result.code == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert result.code == 2 and message in result.stderr and "Traceback" not in result.stderr, (
+            result.stderr
+        )
 
 
 def test_committed_sample_reports_are_up_to_date(cli, tmp_path, update_golden, env):
@@ -138,4 +155,5 @@ def test_committed_sample_reports_are_up_to_date(cli, tmp_path, update_golden, e
             continue
         assert (GOLDEN / name).exists(), f"reports/{name} is missing; run pytest --update-golden"
         assert fresh == (GOLDEN / name).read_bytes(), (
-            f"reports/{name} is out of date; regenerate with pytest tests/test_report.py --update-golden")
+            f"reports/{name} is out of date; regenerate with pytest tests/test_report.py --update-golden"
+        )

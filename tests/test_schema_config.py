@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from agentpm.config import load_settings
 from agentpm.errors import ConfigError
 from agentpm.records.incident import incident_json_schema
-
-from conftest import REPO
 
 
 def test_committed_schema_matches_the_model():
@@ -21,8 +20,23 @@ def test_committed_schema_matches_the_model():
 
 def test_schema_describes_front_matter_fields():
     properties = incident_json_schema()["properties"]
-    for field in ("id", "title", "date", "detected", "resolved", "severity", "status", "category", "secondary",
-                  "systems", "tools", "impact", "tags", "action_items", "prediction"):
+    for field in (
+        "id",
+        "title",
+        "date",
+        "detected",
+        "resolved",
+        "severity",
+        "status",
+        "category",
+        "secondary",
+        "systems",
+        "tools",
+        "impact",
+        "tags",
+        "action_items",
+        "prediction",
+    ):
         assert field in properties
     assert incident_json_schema()["required"] == ["title"]
 
@@ -30,7 +44,9 @@ def test_schema_describes_front_matter_fields():
 def test_precedence_flag_env_file_default(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.agentpm]\ncorpus = "from-pyproject"\nmodel = "m"\n')
     settings = load_settings(cwd=tmp_path, env={})
-    assert settings.corpus == tmp_path / "from-pyproject" and settings.origin["corpus"].endswith("pyproject.toml")
+    assert settings.corpus == tmp_path / "from-pyproject" and settings.origin["corpus"].endswith(
+        "pyproject.toml"
+    )
     (tmp_path / "agentpm.toml").write_text('corpus = "from-file"\n')
     settings = load_settings(cwd=tmp_path, env={})
     assert settings.corpus == tmp_path / "from-file"  # agentpm.toml wins over pyproject
@@ -46,7 +62,7 @@ def test_bad_config_is_a_clear_error(tmp_path):
     (tmp_path / "agentpm.toml").write_text('corpse = "x"\n')
     with pytest.raises(ConfigError, match="unknown setting 'corpse'"):
         load_settings(cwd=tmp_path, env={})
-    (tmp_path / "agentpm.toml").write_text('corpus = [\n')
+    (tmp_path / "agentpm.toml").write_text("corpus = [\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(cwd=tmp_path, env={})
 

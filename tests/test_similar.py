@@ -82,13 +82,16 @@ def test_most_similar_first_with_its_unfinished_action_items(cli, tmp_path):
     items = best["open_action_items"]
     assert [(i["title"], i["overdue"]) for i in items] == [
         ("Validate ledger API responses against a pinned schema", True),
-        ("Subscribe to the ledger changelog", False)]
+        ("Subscribe to the ledger changelog", False),
+    ]
     assert {"owner", "due", "kind"} <= set(items[0])
 
 
 def test_top_and_table_output(cli, tmp_path):
     folder, query = _corpus(tmp_path)
-    one = json.loads(cli("similar", str(query), "--corpus", str(folder), "--top", "1", "--format", "json").stdout)
+    one = json.loads(
+        cli("similar", str(query), "--corpus", str(folder), "--top", "1", "--format", "json").stdout
+    )
     assert len(one) == 1
     table = cli("similar", str(query), "--corpus", str(folder), "--top", "1")
     assert table.code == 0

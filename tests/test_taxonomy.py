@@ -6,13 +6,19 @@ import json
 import re
 
 import pytest
+from conftest import REPO, TAXONOMY, write
 
 from agentpm.errors import TaxonomyError
 from agentpm.taxonomy import RELATIONS, load_taxonomy
 
-from conftest import REPO, TAXONOMY, write
-
-IDS = ("context-pollution", "tool-api-drift", "cascading-multi-agent", "inadequate-fallback", "prompt-injection", "other")
+IDS = (
+    "context-pollution",
+    "tool-api-drift",
+    "cascading-multi-agent",
+    "inadequate-fallback",
+    "prompt-injection",
+    "other",
+)
 
 
 def test_shipped_taxonomy_has_the_six_ids_in_order():
@@ -28,8 +34,12 @@ def test_shipped_taxonomy_has_the_six_ids_in_order():
 
 def test_crosswalk_codes_have_the_right_shape():
     taxonomy = load_taxonomy(TAXONOMY)
-    shapes = {"mast": r"FM-[1-3]\.[1-6]", "owasp-llm": r"LLM(0[1-9]|10):2025", "owasp-asi": r"ASI(0[1-9]|10)",
-              "afr": r"AF-\d{4}"}
+    shapes = {
+        "mast": r"FM-[1-3]\.[1-6]",
+        "owasp-llm": r"LLM(0[1-9]|10):2025",
+        "owasp-asi": r"ASI(0[1-9]|10)",
+        "afr": r"AF-\d{4}",
+    }
     for category in taxonomy.categories:
         for mapping in category.crosswalk:
             assert re.fullmatch(shapes[mapping.scheme], mapping.code), (category.id, mapping.code)
@@ -46,11 +56,31 @@ def test_agent_failure_registry_ids_are_real():
 
 
 BROKEN = [
-    ("duplicate", "version: '1'\nname: t\ncategories:\n- {id: a, name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n- {id: a, name: B, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n", "duplicate id 'a'"),
-    ("relation", "version: '1'\nname: t\ncategories:\n- {id: a, name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n], crosswalk: [{scheme: x, code: '1', relation: similar, note: n}]}\n", "relation"),
-    ("missing", "version: '1'\nname: t\ncategories:\n- {id: a, name: A, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n", "categories[0].description: required key is missing"),
-    ("badid", "version: '1'\nname: t\ncategories:\n- {id: 'Not An Id', name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n", "not a valid id"),
-    ("regex", "version: '1'\nname: t\ncategories:\n- {id: a, name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n], record: [{id: r, hint: h, pattern: '(['}]}\n", "regular expression"),
+    (
+        "duplicate",
+        "version: '1'\nname: t\ncategories:\n- {id: a, name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n- {id: a, name: B, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n",
+        "duplicate id 'a'",
+    ),
+    (
+        "relation",
+        "version: '1'\nname: t\ncategories:\n- {id: a, name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n], crosswalk: [{scheme: x, code: '1', relation: similar, note: n}]}\n",
+        "relation",
+    ),
+    (
+        "missing",
+        "version: '1'\nname: t\ncategories:\n- {id: a, name: A, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n",
+        "categories[0].description: required key is missing",
+    ),
+    (
+        "badid",
+        "version: '1'\nname: t\ncategories:\n- {id: 'Not An Id', name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n",
+        "not a valid id",
+    ),
+    (
+        "regex",
+        "version: '1'\nname: t\ncategories:\n- {id: a, name: A, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n], record: [{id: r, hint: h, pattern: '(['}]}\n",
+        "regular expression",
+    ),
 ]
 
 
@@ -63,13 +93,20 @@ def test_broken_taxonomies_are_refused_with_the_place(tmp_path, name, text, frag
 
 
 def test_a_users_own_taxonomy_works_end_to_end(cli, tmp_path):
-    own = write(tmp_path, "ours.yaml", "version: '2.1'\nname: ours\ncategories:\n"
-                "- {id: flaky-tool, name: Flaky tool, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n"
-                "- {id: bad-plan, name: Bad plan, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n")
+    own = write(
+        tmp_path,
+        "ours.yaml",
+        "version: '2.1'\nname: ours\ncategories:\n"
+        "- {id: flaky-tool, name: Flaky tool, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n"
+        "- {id: bad-plan, name: Bad plan, description: d, scenarios: [s], prevention: [p], typical_impact: i, labelling_notes: [n]}\n",
+    )
     write(tmp_path, "c/a.md", "---\ntitle: t\ncategory: flaky-tool\n---\n")
     write(tmp_path, "c/b.md", "---\ntitle: t\ncategory: tool-api-drift\n---\n")
     result = cli("validate", str(tmp_path / "c"), "--taxonomy", str(own))
-    assert result.code == 1 and "unknown category 'tool-api-drift'; known ids: flaky-tool, bad-plan" in result.stdout
+    assert (
+        result.code == 1
+        and "unknown category 'tool-api-drift'; known ids: flaky-tool, bad-plan" in result.stdout
+    )
     shown = json.loads(cli("taxonomy", "show", "--taxonomy", str(own), "--format", "json").stdout)
     assert [c["id"] for c in shown["categories"]] == ["flaky-tool", "bad-plan"]
 

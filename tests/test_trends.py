@@ -7,14 +7,21 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, write
 
 from agentpm.analysis.trends import period_of, periods_between, two_proportion_test, wilson
 
 
-def incident(folder: Path, name: str, title: str, when: str, category: str | None = None, severity: str = "SEV3",
-             extra: str = "", body: str = "") -> Path:
+def incident(
+    folder: Path,
+    name: str,
+    title: str,
+    when: str,
+    category: str | None = None,
+    severity: str = "SEV3",
+    extra: str = "",
+    body: str = "",
+) -> Path:
     lines = ["---", f"title: {json.dumps(title)}", f"date: {when}", f"severity: {severity}"]
     if category:
         lines.append(f"category: {category}")
@@ -40,6 +47,7 @@ def env(tmp_path) -> dict:
 
 
 # -- statistics ----------------------------------------------------------------------------
+
 
 def test_wilson_interval_matches_published_values():
     # Newcombe (1998), table I: 0/10 -> 0 to 0.2775; Wikipedia's worked 10/50 -> 0.1124 to 0.3304.
@@ -70,6 +78,7 @@ def test_period_labels_and_ranges():
 
 # -- the command ---------------------------------------------------------------------------
 
+
 def test_zero_periods_utc_bucketing_and_shares(cli, tmp_path, env):
     folder = tmp_path / "inc"
     incident(folder, "a.md", "A", "2026-01-10", "tool-api-drift")
@@ -87,7 +96,12 @@ def test_zero_periods_utc_bucketing_and_shares(cli, tmp_path, env):
     assert (q1["share_low"], q1["share_high"]) == (round(low, 4), round(high, 4))
     assert cell(rows, "2026Q2", "other")["count"] == 2
     empty = cell(rows, "2026Q3", "other")
-    assert (empty["count"], empty["period_total"], empty["share"], empty["change"]) == (0, 0, 0.0, "no incidents")
+    assert (empty["count"], empty["period_total"], empty["share"], empty["change"]) == (
+        0,
+        0,
+        0.0,
+        "no incidents",
+    )
     assert cell(rows, "2026Q4", "prompt-injection")["change"] == "no earlier data"
     # every period lists every taxonomy category and unclassified
     assert len(rows) == 4 * 7
@@ -103,10 +117,21 @@ def test_zero_periods_utc_bucketing_and_shares(cli, tmp_path, env):
 def test_significant_change_and_since_until(cli, tmp_path, env):
     folder = tmp_path / "inc"
     for number in range(12):
-        incident(folder, f"q1-{number}.md", f"Q1 {number}", "2026-02-01", "other" if number < 10 else "tool-api-drift")
+        incident(
+            folder,
+            f"q1-{number}.md",
+            f"Q1 {number}",
+            "2026-02-01",
+            "other" if number < 10 else "tool-api-drift",
+        )
     for number in range(12):
-        incident(folder, f"q2-{number}.md", f"Q2 {number}", "2026-05-01",
-                 "tool-api-drift" if number < 10 else "other")
+        incident(
+            folder,
+            f"q2-{number}.md",
+            f"Q2 {number}",
+            "2026-05-01",
+            "tool-api-drift" if number < 10 else "other",
+        )
     rows = rows_of(cli("trends", str(folder), "--format", "json", env=env))
     drift = cell(rows, "2026Q2", "tool-api-drift")
     _, p = two_proportion_test(2, 12, 10, 12)
@@ -114,7 +139,9 @@ def test_significant_change_and_since_until(cli, tmp_path, env):
     assert drift["change_pp"] == pytest.approx(66.67, abs=0.01) and drift["change"] == "up 66.7 pp"
     steady = cell(rows, "2026Q2", "prompt-injection")
     assert steady["change"] == "no significant change" and steady["significant"] is False
-    only = rows_of(cli("trends", str(folder), "--since", "2026-04-01", "--until", "2026Q2", "--format", "json", env=env))
+    only = rows_of(
+        cli("trends", str(folder), "--since", "2026-04-01", "--until", "2026Q2", "--format", "json", env=env)
+    )
     assert {r["period"] for r in only} == {"2026Q2"}
     bad = cli("trends", str(folder), "--since", "last spring", env=env)
     assert bad.code == 2 and "Traceback" not in bad.stderr
@@ -126,8 +153,13 @@ def test_label_modes_unclassified_and_stored_predictions(cli, tmp_path, env):
     incident(folder, "human.md", "Human", "2026-02-01", "other")
     # Too short for the model: it abstains, and the incident must still be counted.
     incident(folder, "terse.md", "Terse", "2026-02-02")
-    incident(folder, "stored.md", "Stored", "2026-02-03",
-             extra="prediction:\n  category: prompt-injection\n  confidence: 0.9\n  model: abc\n")
+    incident(
+        folder,
+        "stored.md",
+        "Stored",
+        "2026-02-03",
+        extra="prediction:\n  category: prompt-injection\n  confidence: 0.9\n  model: abc\n",
+    )
     real = sorted((REPO / "corpus").glob("2026-02-*.md"))[0]
     text = real.read_text(encoding="utf-8")
     unlabelled = "\n".join(line for line in text.splitlines() if not line.startswith("category:")) + "\n"
@@ -140,7 +172,9 @@ def test_label_modes_unclassified_and_stored_predictions(cli, tmp_path, env):
     assert counted["prompt-injection"]["model_labelled"] >= 1
     assert counted["unclassified"]["count"] >= 1
     # The on-the-fly label is exactly what `agentpm classify` says about that file.
-    classified = json.loads(cli("classify", str(folder / "unlabelled.md"), "--format", "json", env=env).stdout)[0]
+    classified = json.loads(
+        cli("classify", str(folder / "unlabelled.md"), "--format", "json", env=env).stdout
+    )[0]
     expected = classified["category"] or "unclassified"
     assert any(r["category"] == expected and r["count"] >= 1 for r in auto)
     assert sum(r["model_labelled"] for r in auto) == 1 + (classified["category"] is not None)
@@ -173,6 +207,7 @@ def test_table_csv_markdown_and_problems(cli, tmp_path, env):
 
 
 # -- the parse cache -----------------------------------------------------------------------
+
 
 def test_cache_is_used_and_picks_up_edited_files(cli, tmp_path, env):
     from agentpm.records.cache import ParseCache, load_records

@@ -12,17 +12,27 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from agentpm import __version__
+from agentpm.analysis.trends import (
+    UNCLASSIFIED,
+    LabelInfo,
+    Labelled,
+    categories_of,
+    period_end,
+    period_of,
+    period_start,
+    shift,
+    trend_table,
+)
 from agentpm.errors import UsageError, WriteError
 from agentpm.records.writing import write_new_file
 from agentpm.taxonomy import Taxonomy
-from agentpm.analysis.trends import (UNCLASSIFIED, LabelInfo, Labelled, categories_of, period_end, period_of, period_start,
-                            shift, trend_table)
 
 SEVERITY_COLUMNS = ("SEV1", "SEV2", "SEV3", "SEV4", "unknown")
 TREND_QUARTERS = 8
@@ -32,19 +42,28 @@ OVERDUE_LISTED = 10
 #: One colour per category position, then grey for unclassified: stable between reports.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 UNCLASSIFIED_COLOUR = "#7f7f7f"
-SEVERITY_COLOURS = {"SEV1": "#b2182b", "SEV2": "#ef8a62", "SEV3": "#fddbc7", "SEV4": "#d1e5f0", "unknown": "#bdbdbd"}
+SEVERITY_COLOURS = {
+    "SEV1": "#b2182b",
+    "SEV2": "#ef8a62",
+    "SEV3": "#fddbc7",
+    "SEV4": "#d1e5f0",
+    "unknown": "#bdbdbd",
+}
 
-CAVEAT = ("Counts reflect the incidents that were reported and written up, not true failure rates: a rise can "
-          "mean more failures, more reporting or better detection, and small teams see large swings by chance. "
-          "Frequencies are shares of the quarter's incidents with 95 % Wilson intervals; a change is called "
-          "significant when a two-sided two-proportion z-test against the previous quarter gives p < 0.05, "
-          "with no correction for testing several categories at once. Model labels abstain when unsure: "
-          "those incidents are counted as unclassified, not spread over the categories.")
+CAVEAT = (
+    "Counts reflect the incidents that were reported and written up, not true failure rates: a rise can "
+    "mean more failures, more reporting or better detection, and small teams see large swings by chance. "
+    "Frequencies are shares of the quarter's incidents with 95 % Wilson intervals; a change is called "
+    "significant when a two-sided two-proportion z-test against the previous quarter gives p < 0.05, "
+    "with no correction for testing several categories at once. Model labels abstain when unsure: "
+    "those incidents are counted as unclassified, not spread over the categories."
+)
 
 
 # -- small numeric helpers -------------------------------------------------------------------
 
-def quantile(values: Sequence[float], q: float) -> Optional[float]:
+
+def quantile(values: Sequence[float], q: float) -> float | None:
     """Linear-interpolation quantile (numpy's default), None for no values."""
     if not values:
         return None
@@ -55,7 +74,7 @@ def quantile(values: Sequence[float], q: float) -> Optional[float]:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def duration(seconds: Optional[float]) -> str:
+def duration(seconds: float | None) -> str:
     """45m, 3h 20m, 2d 4h: precise enough for a review table."""
     if seconds is None:
         return "–"
@@ -69,7 +88,7 @@ def duration(seconds: Optional[float]) -> str:
     return f"{days}d {hours}h" if hours else f"{days}d"
 
 
-def percent(share: Optional[float]) -> str:
+def percent(share: float | None) -> str:
     return "–" if share is None else f"{100 * share:.1f} %"
 
 
@@ -87,12 +106,15 @@ def default_quarter(labelled: Sequence[Labelled], as_of: date) -> str:
     quarters = {period_of(item.record.start, "quarter") for item in labelled if item.record.start is not None}
     complete = sorted((q for q in quarters if period_end(q) <= cutoff), key=period_start)
     if not complete:
-        raise UsageError(f"no complete quarter with dated incidents as of {as_of.isoformat()}; "
-                         "pass --quarter 2026Q1 (or --as-of a later date)")
+        raise UsageError(
+            f"no complete quarter with dated incidents as of {as_of.isoformat()}; "
+            "pass --quarter 2026Q1 (or --as-of a later date)"
+        )
     return complete[-1]
 
 
 # -- the report's numbers --------------------------------------------------------------------
+
 
 def _category_names(taxonomy: Taxonomy) -> dict[str, str]:
     return {**{category.id: category.name for category in taxonomy.categories}, UNCLASSIFIED: "Unclassified"}
@@ -104,9 +126,13 @@ def _timing(items: Sequence[Labelled], category: str) -> dict[str, Any]:
     row: dict[str, Any] = {"category": category, "incidents": len(items)}
     for name, values in (("detect", detect), ("resolve", resolve)):
         median, p90 = quantile(values, 0.5), quantile(values, 0.9)
-        row[name] = {"n": len(values), "median_seconds": None if median is None else round(median, 1),
-                     "p90_seconds": None if p90 is None else round(p90, 1),
-                     "median": duration(median), "p90": duration(p90)}
+        row[name] = {
+            "n": len(values),
+            "median_seconds": None if median is None else round(median, 1),
+            "p90_seconds": None if p90 is None else round(p90, 1),
+            "median": duration(median),
+            "p90": duration(p90),
+        }
     return row
 
 
@@ -117,12 +143,22 @@ def _actions(items: Sequence[Labelled], category: str, as_of: date) -> dict[str,
             counts["total"] += 1
             counts[action.status] += 1
             counts["overdue"] += action.is_overdue(as_of)
-    return {"category": category, **{key: counts[key] for key in ("total", "done", "open", "wontfix", "overdue")}}
+    return {
+        "category": category,
+        **{key: counts[key] for key in ("total", "done", "open", "wontfix", "overdue")},
+    }
 
 
-def build_report(labelled: Sequence[Labelled], info: LabelInfo, taxonomy: Taxonomy, quarter: Optional[str],
-                 as_of: date, files_read: int, problems: int,
-                 link: Callable[[str], str] = lambda path: path) -> dict[str, Any]:
+def build_report(
+    labelled: Sequence[Labelled],
+    info: LabelInfo,
+    taxonomy: Taxonomy,
+    quarter: str | None,
+    as_of: date,
+    files_read: int,
+    problems: int,
+    link: Callable[[str], str] = lambda path: path,
+) -> dict[str, Any]:
     """Every number of the quarterly report, JSON-ready; ``link`` maps an incident path to a link target."""
     quarter = quarter_label(quarter) if quarter else default_quarter(labelled, as_of)
     names = _category_names(taxonomy)
@@ -133,11 +169,21 @@ def build_report(labelled: Sequence[Labelled], info: LabelInfo, taxonomy: Taxono
     earliest = min((item.record.start for item in labelled if item.record.start is not None), default=None)
     if earliest is not None and period_start(first) < earliest:
         first = min(period_of(earliest, "quarter"), quarter, key=period_start)
-    table = trend_table(labelled, taxonomy, "quarter", since=period_start(first), until=period_end(quarter),
-                        first=first, last=quarter)
+    table = trend_table(
+        labelled,
+        taxonomy,
+        "quarter",
+        since=period_start(first),
+        until=period_end(quarter),
+        first=first,
+        last=quarter,
+    )
     by_cell = {(row["period"], row["category"]): row for row in table.rows}
-    in_quarter = [item for item in labelled if item.record.start is not None
-                  and period_of(item.record.start, "quarter") == quarter]
+    in_quarter = [
+        item
+        for item in labelled
+        if item.record.start is not None and period_of(item.record.start, "quarter") == quarter
+    ]
     total = len(in_quarter)
     previous = shift(quarter, "quarter", -1)
     if total == 0:
@@ -146,93 +192,172 @@ def build_report(labelled: Sequence[Labelled], info: LabelInfo, taxonomy: Taxono
     headline = []
     for category in categories:
         row = by_cell[(quarter, category)]
-        headline.append({
-            "category": category, "name": names[category], "count": row["count"], "share": row["share"],
-            "share_low": row["share_low"], "share_high": row["share_high"],
-            "typical_impact": impacts.get(category, "Not classified: read these incidents and label them."),
-            "previous_count": by_cell[(previous, category)]["count"] if (previous, category) in by_cell else 0, "previous_share": row["previous_share"],
-            "change_pp": row["change_pp"], "p_value": row["p_value"], "significant": row["significant"],
-            "change": row["change"],
-        })
+        headline.append(
+            {
+                "category": category,
+                "name": names[category],
+                "count": row["count"],
+                "share": row["share"],
+                "share_low": row["share_low"],
+                "share_high": row["share_high"],
+                "typical_impact": impacts.get(
+                    category, "Not classified: read these incidents and label them."
+                ),
+                "previous_count": by_cell[(previous, category)]["count"]
+                if (previous, category) in by_cell
+                else 0,
+                "previous_share": row["previous_share"],
+                "change_pp": row["change_pp"],
+                "p_value": row["p_value"],
+                "significant": row["significant"],
+                "change": row["change"],
+            }
+        )
 
-    trend = {"quarters": table.periods, "totals": [table.totals[q] for q in table.periods],
-             "series": [{"category": category, "name": names[category],
-                         "counts": [by_cell[(q, category)]["count"] for q in table.periods],
-                         "shares": [by_cell[(q, category)]["share"] if table.totals[q] else None
-                                    for q in table.periods]} for category in categories]}
+    trend = {
+        "quarters": table.periods,
+        "totals": [table.totals[q] for q in table.periods],
+        "series": [
+            {
+                "category": category,
+                "name": names[category],
+                "counts": [by_cell[(q, category)]["count"] for q in table.periods],
+                "shares": [
+                    by_cell[(q, category)]["share"] if table.totals[q] else None for q in table.periods
+                ],
+            }
+            for category in categories
+        ],
+    }
 
     grouped = {category: [item for item in in_quarter if item.label == category] for category in categories}
     severity = []
     for category in categories:
         counts = Counter(item.record.severity or "unknown" for item in grouped[category])
-        severity.append({"category": category, **{level: counts[level] for level in SEVERITY_COLUMNS},
-                         "total": len(grouped[category])})
+        severity.append(
+            {
+                "category": category,
+                **{level: counts[level] for level in SEVERITY_COLUMNS},
+                "total": len(grouped[category]),
+            }
+        )
 
     timing = [_timing(grouped[category], category) for category in categories] + [_timing(in_quarter, "all")]
     actions = [_actions(grouped[category], category, as_of) for category in categories] + [
-        _actions(in_quarter, "all", as_of)]
+        _actions(in_quarter, "all", as_of)
+    ]
     overdue = []
     for item in in_quarter:
         for action in item.record.actions:
             if action.is_overdue(as_of):
                 assert action.due is not None
-                overdue.append({"due": action.due, "days_overdue": (as_of - date.fromisoformat(action.due)).days,
-                                "title": action.title, "owner": action.owner, "category": item.label,
-                                "incident_id": item.record.id, "incident_title": item.record.title,
-                                "path": item.record.path, "link": link(item.record.path)})
+                overdue.append(
+                    {
+                        "due": action.due,
+                        "days_overdue": (as_of - date.fromisoformat(action.due)).days,
+                        "title": action.title,
+                        "owner": action.owner,
+                        "category": item.label,
+                        "incident_id": item.record.id,
+                        "incident_title": item.record.title,
+                        "path": item.record.path,
+                        "link": link(item.record.path),
+                    }
+                )
     overdue.sort(key=lambda row: (row["due"], row["path"], row["title"]))
 
     prevention = {category.id: list(category.prevention) for category in taxonomy.categories}
-    rising = [{"category": row["category"], "name": row["name"], "change": row["change"],
-               "change_pp": row["change_pp"], "p_value": row["p_value"],
-               "prevention": prevention.get(row["category"], [])}
-              for row in headline if row["significant"] and (row["change_pp"] or 0) > 0]
+    rising = [
+        {
+            "category": row["category"],
+            "name": row["name"],
+            "change": row["change"],
+            "change_pp": row["change_pp"],
+            "p_value": row["p_value"],
+            "prevention": prevention.get(row["category"], []),
+        }
+        for row in headline
+        if row["significant"] and (row["change_pp"] or 0) > 0
+    ]
 
     rank = {level: position for position, level in enumerate(SEVERITY_COLUMNS[:4])}
-    ranked = sorted((item for item in in_quarter if item.record.severity in rank),
-                    key=lambda item: (rank[item.record.severity], item.record.start, item.record.path))
+    ranked = sorted(
+        (item for item in in_quarter if item.record.severity in rank),
+        key=lambda item: (rank[item.record.severity], item.record.start, item.record.path),
+    )
     top = [item for item in ranked if item.record.severity == "SEV1"][:NOTABLE_MAXIMUM]
     if len(top) < NOTABLE_MINIMUM:
-        top = ranked[:max(NOTABLE_MINIMUM, len(top))]
-    notable = [{"id": item.record.id, "title": item.record.title, "date": item.record.date,
-                "severity": item.record.severity, "category": item.label, "label_source": item.source,
-                "path": item.record.path, "link": link(item.record.path)} for item in top]
+        top = ranked[: max(NOTABLE_MINIMUM, len(top))]
+    notable = [
+        {
+            "id": item.record.id,
+            "title": item.record.title,
+            "date": item.record.date,
+            "severity": item.record.severity,
+            "category": item.label,
+            "label_source": item.source,
+            "path": item.record.path,
+            "link": link(item.record.path),
+        }
+        for item in top
+    ]
 
     in_quarter_sources = Counter(item.source for item in in_quarter)
     return {
         "title": f"Agent incident report {quarter}",
-        "quarter": quarter, "previous_quarter": previous, "as_of": as_of.isoformat(),
-        "period": {"start": period_start(quarter).date().isoformat(),
-                   "end": date.fromordinal(period_end(quarter).date().toordinal() - 1).isoformat()},
-        "incidents": total, "previous_incidents": table.totals.get(previous, 0),
-        "labels": {"mode": info.mode, "human_labelled": in_quarter_sources["human"],
-                   "model_labelled": in_quarter_sources["stored"] + in_quarter_sources["model"],
-                   "unclassified": sum(1 for item in in_quarter if item.label == UNCLASSIFIED)},
+        "quarter": quarter,
+        "previous_quarter": previous,
+        "as_of": as_of.isoformat(),
+        "period": {
+            "start": period_start(quarter).date().isoformat(),
+            "end": date.fromordinal(period_end(quarter).date().toordinal() - 1).isoformat(),
+        },
+        "incidents": total,
+        "previous_incidents": table.totals.get(previous, 0),
+        "labels": {
+            "mode": info.mode,
+            "human_labelled": in_quarter_sources["human"],
+            "model_labelled": in_quarter_sources["stored"] + in_quarter_sources["model"],
+            "unclassified": sum(1 for item in in_quarter if item.label == UNCLASSIFIED),
+        },
         "headline": headline,
         "trend": trend,
         "severity": severity,
         "timing": timing,
-        "actions": {"by_category": actions, "oldest_overdue": overdue[:OVERDUE_LISTED], "overdue_total": len(overdue)},
+        "actions": {
+            "by_category": actions,
+            "oldest_overdue": overdue[:OVERDUE_LISTED],
+            "overdue_total": len(overdue),
+        },
         "rising": rising,
         "notable": notable,
         "caveat": CAVEAT,
         "provenance": {
-            "agentpm_version": __version__, "taxonomy": {"name": taxonomy.name, "version": taxonomy.version,
-                                                         "sha256": taxonomy.sha256[:12]},
-            "model": info.model_hash, "model_used_for": info.predicted_now + info.stored,
-            "label_mode": info.mode, "files_read": files_read, "problems_skipped": problems,
+            "agentpm_version": __version__,
+            "taxonomy": {"name": taxonomy.name, "version": taxonomy.version, "sha256": taxonomy.sha256[:12]},
+            "model": info.model_hash,
+            "model_used_for": info.predicted_now + info.stored,
+            "label_mode": info.mode,
+            "files_read": files_read,
+            "problems_skipped": problems,
             "incidents_loaded": len(labelled),
-            "labels_all": {"human_labelled": info.human, "model_labelled": info.model,
-                           "unclassified": info.unclassified},
+            "labels_all": {
+                "human_labelled": info.human,
+                "model_labelled": info.model,
+                "unclassified": info.unclassified,
+            },
         },
     }
 
 
 # -- charts ----------------------------------------------------------------------------------
 
+
 def _colours(categories: Sequence[str]) -> dict[str, str]:
-    return {category: (UNCLASSIFIED_COLOUR if category == UNCLASSIFIED else PALETTE[index % len(PALETTE)])
-            for index, category in enumerate(categories)}
+    return {
+        category: (UNCLASSIFIED_COLOUR if category == UNCLASSIFIED else PALETTE[index % len(PALETTE)])
+        for index, category in enumerate(categories)
+    }
 
 
 def _svg(figure: Any) -> str:
@@ -250,8 +375,14 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    style = {"svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False,
-             "axes.spines.right": False, "figure.dpi": 72}
+    style = {
+        "svg.fonttype": "none",
+        "font.family": "DejaVu Sans",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "figure.dpi": 72,
+    }
     categories = [series["category"] for series in report["trend"]["series"]]
     colours = _colours(categories)
     out = {}
@@ -264,8 +395,16 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
             if series["category"] == UNCLASSIFIED and not any(series["counts"]):
                 continue
             values = [float("nan") if share is None else 100 * share for share in series["shares"]]
-            axes.plot(quarters, values, marker=markers[index % len(markers)], markersize=4.5, linewidth=1.6, color=colours[series["category"]],
-                      label=series["name"], linestyle="--" if series["category"] == UNCLASSIFIED else "-")
+            axes.plot(
+                quarters,
+                values,
+                marker=markers[index % len(markers)],
+                markersize=4.5,
+                linewidth=1.6,
+                color=colours[series["category"]],
+                label=series["name"],
+                linestyle="--" if series["category"] == UNCLASSIFIED else "-",
+            )
         axes.set_ylabel("share of the quarter's incidents (%)")
         axes.set_ylim(bottom=0)
         axes.grid(axis="y", color="#dddddd", linewidth=0.6)
@@ -284,9 +423,16 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
             widths = [row[level] for row in rows][::-1]
             if not any(widths):
                 continue
-            axes.barh(labels, widths, left=left, color=SEVERITY_COLOURS[level], label=level, edgecolor="white",
-                      linewidth=0.5)
-            left = [a + b for a, b in zip(left, widths)]
+            axes.barh(
+                labels,
+                widths,
+                left=left,
+                color=SEVERITY_COLOURS[level],
+                label=level,
+                edgecolor="white",
+                linewidth=0.5,
+            )
+            left = [a + b for a, b in zip(left, widths, strict=False)]
         axes.set_xlabel(f"incidents in {report['quarter']}")
         axes.set_title(f"Severity by category, {report['quarter']}", loc="left")
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
@@ -303,12 +449,16 @@ _ID_ATTRIBUTE = re.compile(r'\bid="([^"]+)"')
 def inline_svg(svg: str, prefix: str) -> str:
     """An SVG document made fit to sit inside HTML: no XML prolog, no metadata, ids unique per chart,
     and a width that follows the page."""
-    body = svg[svg.index("<svg"):]
+    body = svg[svg.index("<svg") :]
     body = re.sub(r"<metadata>.*?</metadata>\s*", "", body, flags=re.S)
     ids = set(_ID_ATTRIBUTE.findall(body))
     body = _ID_ATTRIBUTE.sub(lambda m: f'id="{prefix}-{m[1]}"', body)
-    body = re.sub(r'(url\(#|href="#)([^")]+)', lambda m: m[1] + (f"{prefix}-{m[2]}" if m[2] in ids else m[2]), body)
-    body = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 role="img" class="chart"', body, count=1)
+    body = re.sub(
+        r'(url\(#|href="#)([^")]+)', lambda m: m[1] + (f"{prefix}-{m[2]}" if m[2] in ids else m[2]), body
+    )
+    body = re.sub(
+        r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 role="img" class="chart"', body, count=1
+    )
     return body.strip() + "\n"
 
 
@@ -327,12 +477,22 @@ def md(text: Any) -> str:
 
 
 def _context(report: dict[str, Any]) -> dict[str, Any]:
-    return {"r": report, "pct": percent, "md": md, "dur": duration,
-            "names": {series["category"]: series["name"] for series in report["trend"]["series"]}}
+    return {
+        "r": report,
+        "pct": percent,
+        "md": md,
+        "dur": duration,
+        "names": {series["category"]: series["name"] for series in report["trend"]["series"]},
+    }
 
 
-def render_report(report: dict[str, Any], output_format: str, chart_files: Optional[dict[str, str]] = None,
-                  svgs: Optional[dict[str, str]] = None, templates: Any = None) -> str:
+def render_report(
+    report: dict[str, Any],
+    output_format: str,
+    chart_files: dict[str, str] | None = None,
+    svgs: dict[str, str] | None = None,
+    templates: Any = None,
+) -> str:
     """Markdown (``chart_files``: chart name → relative file name, or None to leave charts out),
     self-contained HTML (``svgs`` inline), or JSON."""
     from agentpm.templating import render
@@ -355,7 +515,7 @@ def render_report(report: dict[str, Any], output_format: str, chart_files: Optio
 REPORT_FORMATS = ("md", "html", "json")
 
 
-def report_format(output: Optional[Path], requested: Optional[str]) -> str:
+def report_format(output: Path | None, requested: str | None) -> str:
     """The format asked for, else the one the output file's suffix names, else Markdown."""
     if requested:
         return requested
@@ -363,7 +523,7 @@ def report_format(output: Optional[Path], requested: Optional[str]) -> str:
     return {".html": "html", ".htm": "html", ".json": "json"}.get(suffix, "md")
 
 
-def chart_targets(output: Optional[Path], output_format: str) -> dict[str, Path]:
+def chart_targets(output: Path | None, output_format: str) -> dict[str, Path]:
     """Markdown reports written to a file get their charts as SVG files beside it."""
     if output is None or output_format != "md":
         return {}
@@ -373,8 +533,10 @@ def chart_targets(output: Optional[Path], output_format: str) -> dict[str, Path]
 def refuse_existing(targets: Sequence[Path]) -> None:
     for target in targets:
         if target.exists():
-            raise WriteError(f"{target}: already exists; agentpm never overwrites a file (pass --force to "
-                             "replace it, or choose another -o)")
+            raise WriteError(
+                f"{target}: already exists; agentpm never overwrites a file (pass --force to "
+                "replace it, or choose another -o)"
+            )
 
 
 def relative_linker(base: Path) -> Callable[[str], str]:
@@ -387,17 +549,26 @@ def relative_linker(base: Path) -> Callable[[str], str]:
     return link
 
 
-def write_report(report: dict[str, Any], output_format: str, output: Optional[Path], force: bool = False,
-                 templates: Optional[Path] = None) -> Optional[str]:
+def write_report(
+    report: dict[str, Any],
+    output_format: str,
+    output: Path | None,
+    force: bool = False,
+    templates: Path | None = None,
+) -> str | None:
     """Render the report; write it (and its chart files) to OUTPUT, or return the text when there is none."""
     targets = chart_targets(output, output_format)
     svgs = charts(report) if output_format == "html" or targets else {}
-    text = render_report(report, output_format, chart_files={name: path.name for name, path in targets.items()},
-                         svgs=svgs, templates=templates)
+    text = render_report(
+        report,
+        output_format,
+        chart_files={name: path.name for name, path in targets.items()},
+        svgs=svgs,
+        templates=templates,
+    )
     if output is None:
         return text
     for name, path in targets.items():
         write_new_file(path, svgs[name], overwrite=force)
     write_new_file(output, text, overwrite=force)
     return None
-

@@ -10,17 +10,17 @@ two-proportion z-test gives p < 0.05.
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
-from agentpm.records.cache import ParseCache, Record
 from agentpm.errors import UsageError
-from agentpm.stats import Z95, two_proportion_test, wilson
+from agentpm.records.cache import ParseCache, Record
 from agentpm.records.parsing import parse_file
+from agentpm.stats import two_proportion_test, wilson
 from agentpm.taxonomy import Taxonomy
 
 UNCLASSIFIED = "unclassified"
@@ -33,6 +33,7 @@ ALPHA = 0.05
 # -- statistics ------------------------------------------------------------------------------
 
 # -- periods --------------------------------------------------------------------------------
+
 
 def period_of(instant: datetime, by: str) -> str:
     """``2026Q1``, ``2026-03`` or ``2026`` for a UTC instant."""
@@ -91,7 +92,7 @@ def shift(label: str, by: str, steps: int) -> str:
     return _from_ordinal(_ordinal(label, by) + steps, by)
 
 
-def parse_window(since: Optional[str], until: Optional[str]) -> tuple[Optional[datetime], Optional[datetime]]:
+def parse_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
     """The --since/--until window: its start and its exclusive end, either open."""
     start = parse_bound(since, "--since", end=False) if since else None
     end = parse_bound(until, "--until", end=True) if until else None
@@ -112,10 +113,13 @@ def parse_bound(text: str, option: str, end: bool) -> datetime:
             return datetime.fromordinal(day.toordinal() + (1 if end else 0)).replace(tzinfo=timezone.utc)
         return period_end(value) if end else period_start(value)
     except ValueError:
-        raise UsageError(f"{option} {text!r}: not a date or period; use YYYY-MM-DD, 2026Q1, 2026-03 or 2026") from None
+        raise UsageError(
+            f"{option} {text!r}: not a date or period; use YYYY-MM-DD, 2026Q1, 2026-03 or 2026"
+        ) from None
 
 
 # -- which label counts -----------------------------------------------------------------------
+
 
 @dataclass
 class Labelled:
@@ -133,23 +137,31 @@ class LabelInfo:
     stored: int = 0
     predicted_now: int = 0
     unclassified: int = 0
-    model_hash: Optional[str] = None
+    model_hash: str | None = None
 
     @property
     def model(self) -> int:
         return self.stored + self.predicted_now
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "human_labelled": self.human, "model_labelled": self.model,
-                "stored_predictions": self.stored, "predicted_now": self.predicted_now,
-                "unclassified": self.unclassified, "model": self.model_hash}
+        return {
+            "mode": self.mode,
+            "human_labelled": self.human,
+            "model_labelled": self.model,
+            "stored_predictions": self.stored,
+            "predicted_now": self.predicted_now,
+            "unclassified": self.unclassified,
+            "model": self.model_hash,
+        }
 
     def sentence(self, total: int) -> str:
-        return (f"{total} incidents: {self.human} human-labelled, {self.model} model-labelled "
-                f"({self.stored} stored, {self.predicted_now} predicted now), {self.unclassified} unclassified")
+        return (
+            f"{total} incidents: {self.human} human-labelled, {self.model} model-labelled "
+            f"({self.stored} stored, {self.predicted_now} predicted now), {self.unclassified} unclassified"
+        )
 
 
-def quick_model_hash(path: Path | str) -> Optional[str]:
+def quick_model_hash(path: Path | str) -> str | None:
     """The model's hash without loading it (None when there is no model there)."""
     from agentpm.classifier.predictor import MANIFEST, WEIGHTS, model_hash
 
@@ -167,23 +179,38 @@ _WORKER_MODEL: Any = None
 
 def _predict_files(paths: list[str]) -> list[dict[str, Any]]:
     predictions = _WORKER_MODEL.predict_parsed([parse_file(path).incident for path in paths])
-    return [{"category": prediction.category, "reason": prediction.reason, "confidence": round(prediction.confidence, 6)}
-            if prediction is not None else {"category": None, "reason": "unreadable"} for prediction in predictions]
+    return [
+        {
+            "category": prediction.category,
+            "reason": prediction.reason,
+            "confidence": round(prediction.confidence, 6),
+        }
+        if prediction is not None
+        else {"category": None, "reason": "unreadable"}
+        for prediction in predictions
+    ]
 
 
-def _predict_all(paths: list[str], model: Any, progress: Optional[Callable[[int, int], None]],
-                 workers: Optional[int]) -> list[dict[str, Any]]:
+def _predict_all(
+    paths: list[str], model: Any, progress: Callable[[int, int], None] | None, workers: int | None
+) -> list[dict[str, Any]]:
     global _WORKER_MODEL
-    from agentpm.records.cache import PARALLEL_MINIMUM
     from agentpm.parallel import map_batched
+    from agentpm.records.cache import PARALLEL_MINIMUM
 
     _WORKER_MODEL = model
     return map_batched(_predict_files, paths, model.BATCH, PARALLEL_MINIMUM // 4, progress, workers)
 
 
-def resolve_labels(records: Sequence[Record], mode: str, taxonomy: Taxonomy, model_path: Path | str,
-                   cache: Optional[ParseCache] = None, progress: Optional[Callable[[int, int], None]] = None,
-                   workers: Optional[int] = None) -> tuple[list[Labelled], LabelInfo]:
+def resolve_labels(
+    records: Sequence[Record],
+    mode: str,
+    taxonomy: Taxonomy,
+    model_path: Path | str,
+    cache: ParseCache | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> tuple[list[Labelled], LabelInfo]:
     """Give every record the label that counts under ``mode`` (auto | human | predicted).
 
     The model is loaded only when some record needs a prediction made now; predictions made
@@ -198,8 +225,13 @@ def resolve_labels(records: Sequence[Record], mode: str, taxonomy: Taxonomy, mod
         if mode != "predicted" and record.category is not None:
             labelled.append(Labelled(record, record.category, "human"))
         elif mode != "human" and record.prediction is not None:
-            labelled.append(Labelled(record, record.prediction.category or UNCLASSIFIED,
-                                     "stored" if record.prediction.category else "none"))
+            labelled.append(
+                Labelled(
+                    record,
+                    record.prediction.category or UNCLASSIFIED,
+                    "stored" if record.prediction.category else "none",
+                )
+            )
         elif mode == "human":
             labelled.append(Labelled(record, UNCLASSIFIED, "none"))
         else:
@@ -224,7 +256,7 @@ def resolve_labels(records: Sequence[Record], mode: str, taxonomy: Taxonomy, mod
             info.model_hash = model.hash
             results = _predict_all([labelled[i].record.path for i in missing], model, progress, workers)
             rows = []
-            for index, result in zip(missing, results):
+            for index, result in zip(missing, results, strict=False):
                 labelled[index].label = result["category"] or UNCLASSIFIED
                 record = labelled[index].record
                 rows.append((record.key, record.size, record.mtime_ns, result))
@@ -241,6 +273,7 @@ def resolve_labels(records: Sequence[Record], mode: str, taxonomy: Taxonomy, mod
 
 # -- trend rows -----------------------------------------------------------------------------
 
+
 @dataclass
 class TrendTable:
     rows: list[dict[str, Any]]
@@ -256,8 +289,9 @@ def categories_of(taxonomy: Taxonomy) -> list[str]:
     return [*taxonomy.ids, UNCLASSIFIED]
 
 
-def counts_by_period(labelled: Sequence[Labelled], by: str, since: Optional[datetime] = None,
-                     until: Optional[datetime] = None) -> tuple[Any, int, int]:
+def counts_by_period(
+    labelled: Sequence[Labelled], by: str, since: datetime | None = None, until: datetime | None = None
+) -> tuple[Any, int, int]:
     """A pandas frame of (period, label, source) for dated incidents in range; undated and out-of-range counts."""
     import pandas as pd
 
@@ -277,9 +311,15 @@ def counts_by_period(labelled: Sequence[Labelled], by: str, since: Optional[date
     return pd.DataFrame({"period": periods, "category": labels, "source": sources}), undated, outside
 
 
-def trend_table(labelled: Sequence[Labelled], taxonomy: Taxonomy, by: str = "quarter",
-                since: Optional[datetime] = None, until: Optional[datetime] = None,
-                first: Optional[str] = None, last: Optional[str] = None) -> TrendTable:
+def trend_table(
+    labelled: Sequence[Labelled],
+    taxonomy: Taxonomy,
+    by: str = "quarter",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    first: str | None = None,
+    last: str | None = None,
+) -> TrendTable:
     """One row per period and category, empty periods included, with shares, intervals and changes.
 
     The periods run from ``first`` (else the --since period, else the earliest incident)
@@ -295,8 +335,11 @@ def trend_table(labelled: Sequence[Labelled], taxonomy: Taxonomy, by: str = "qua
     if first is None:
         first = period_of(since, by) if since else (present[0] if present else None)
     if last is None:
-        last = period_of(datetime.fromtimestamp(until.timestamp() - 1, timezone.utc), by) if until else (
-            present[-1] if present else None)
+        last = (
+            period_of(datetime.fromtimestamp(until.timestamp() - 1, timezone.utc), by)
+            if until
+            else (present[-1] if present else None)
+        )
     if first is None or last is None:
         return TrendTable([], [], categories, undated, outside)
     periods = periods_between(first, last, by)
@@ -304,33 +347,52 @@ def trend_table(labelled: Sequence[Labelled], taxonomy: Taxonomy, by: str = "qua
     by_source = frame.groupby(["period", "category", "source"]).size()
     totals = frame.groupby("period").size()
     rows = []
-    previous: Optional[str] = None
+    previous: str | None = None
     for period in periods:
         total = int(totals.get(period, 0))
         for category in categories:
             count = int(counts.get((period, category), 0))
             low, high = wilson(count, total)
             row: dict[str, Any] = {
-                "period": period, "category": category, "count": count, "period_total": total,
+                "period": period,
+                "category": category,
+                "count": count,
+                "period_total": total,
                 "share": round(count / total, 4) if total else 0.0,
-                "share_low": round(low, 4), "share_high": round(high, 4),
+                "share_low": round(low, 4),
+                "share_high": round(high, 4),
                 "human_labelled": int(by_source.get((period, category, "human"), 0)),
-                "model_labelled": int(by_source.get((period, category, "stored"), 0)
-                                      + by_source.get((period, category, "model"), 0)),
+                "model_labelled": int(
+                    by_source.get((period, category, "stored"), 0)
+                    + by_source.get((period, category, "model"), 0)
+                ),
             }
             row.update(change(count, total, previous, category, counts, totals))
             rows.append(row)
         previous = period
-    return TrendTable(rows, periods, categories, undated, outside,
-                      {period: int(totals.get(period, 0)) for period in periods})
+    return TrendTable(
+        rows,
+        periods,
+        categories,
+        undated,
+        outside,
+        {period: int(totals.get(period, 0)) for period in periods},
+    )
 
 
-def change(count: int, total: int, previous: Optional[str], category: str, counts: Any, totals: Any) -> dict[str, Any]:
+def change(
+    count: int, total: int, previous: str | None, category: str, counts: Any, totals: Any
+) -> dict[str, Any]:
     """Change in share against the previous period, in percentage points, with its test."""
     before_total = int(totals.get(previous, 0)) if previous else 0
     if previous is None or before_total == 0 or total == 0:
-        return {"previous_share": None, "change_pp": None, "p_value": None, "significant": False,
-                "change": "no earlier data" if total else "no incidents"}
+        return {
+            "previous_share": None,
+            "change_pp": None,
+            "p_value": None,
+            "significant": False,
+            "change": "no earlier data" if total else "no incidents",
+        }
     before = int(counts.get((previous, category), 0))
     difference = 100 * (count / total - before / before_total)
     _, p_value = two_proportion_test(before, before_total, count, total)
@@ -339,15 +401,41 @@ def change(count: int, total: int, previous: Optional[str], category: str, count
         text = f"{'up' if difference > 0 else 'down'} {abs(difference):.1f} pp"
     else:
         text = "no significant change"
-    return {"previous_share": round(before / before_total, 4), "change_pp": round(difference, 2),
-            "p_value": round(p_value, 4), "significant": significant, "change": text}
+    return {
+        "previous_share": round(before / before_total, 4),
+        "change_pp": round(difference, 2),
+        "p_value": round(p_value, 4),
+        "significant": significant,
+        "change": text,
+    }
+
 
 # -- presentation ---------------------------------------------------------------------------
 
-TABLE_COLUMNS = [("period", "Period"), ("category", "Category"), ("count", "Count"), ("share_text", "Share"),
-                 ("ci", "95% CI"), ("change", "Change vs previous")]
-CSV_COLUMNS = ["period", "category", "count", "period_total", "share", "share_low", "share_high", "human_labelled",
-               "model_labelled", "previous_share", "change_pp", "p_value", "significant", "change"]
+TABLE_COLUMNS = [
+    ("period", "Period"),
+    ("category", "Category"),
+    ("count", "Count"),
+    ("share_text", "Share"),
+    ("ci", "95% CI"),
+    ("change", "Change vs previous"),
+]
+CSV_COLUMNS = [
+    "period",
+    "category",
+    "count",
+    "period_total",
+    "share",
+    "share_low",
+    "share_high",
+    "human_labelled",
+    "model_labelled",
+    "previous_share",
+    "change_pp",
+    "p_value",
+    "significant",
+    "change",
+]
 
 
 def display_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -356,19 +444,34 @@ def display_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     previous_period = None
     for row in rows:
         counted = bool(row["period_total"])
-        shown.append({**row, "period": row["period"] if row["period"] != previous_period else "",
-                      "share_text": f"{100 * row['share']:.1f}%" if counted else "–",
-                      "ci": f"{100 * row['share_low']:.1f}–{100 * row['share_high']:.1f}%" if counted else "–"})
+        shown.append(
+            {
+                **row,
+                "period": row["period"] if row["period"] != previous_period else "",
+                "share_text": f"{100 * row['share']:.1f}%" if counted else "–",
+                "ci": f"{100 * row['share_low']:.1f}–{100 * row['share_high']:.1f}%" if counted else "–",
+            }
+        )
         previous_period = row["period"]
     return shown
 
 
 def trends_markdown(rows: Sequence[dict[str, Any]], summary: str, by: str, labels: str) -> str:
     """The trend table as a Markdown document."""
-    lines = [f"# Incidents by {by} and category", "", f"{summary} (labels: {labels}).", "",
-             "| Period | Category | Count | Share | 95 % CI | Change vs previous |", "|---|---|---:|---:|---:|---|"]
-    for row, full in zip(display_rows(rows), rows):
-        change = row["change"] if row["change_pp"] is None else f"{row['change']} ({row['change_pp']:+.1f} pp)"
-        lines.append(f"| {full['period']} | {row['category']} | {row['count']} | {row['share_text']} | "
-                     f"{row['ci']} | {change} |")
+    lines = [
+        f"# Incidents by {by} and category",
+        "",
+        f"{summary} (labels: {labels}).",
+        "",
+        "| Period | Category | Count | Share | 95 % CI | Change vs previous |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for row, full in zip(display_rows(rows), rows, strict=False):
+        change = (
+            row["change"] if row["change_pp"] is None else f"{row['change']} ({row['change_pp']:+.1f} pp)"
+        )
+        lines.append(
+            f"| {full['period']} | {row['category']} | {row['count']} | {row['share_text']} | "
+            f"{row['ci']} | {change} |"
+        )
     return "\n".join(lines) + "\n"

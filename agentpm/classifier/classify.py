@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
-
-from agentpm.records.corpus import Corpus, discover, load_files
-from agentpm.errors import AgentPMError
-from agentpm.records.incident import Incident
 from agentpm.classifier.predictor import Model, Prediction, load_model
+from agentpm.errors import AgentPMError
 from agentpm.parallel import map_batched
+from agentpm.records.corpus import Corpus, discover, load_files
+from agentpm.records.incident import Incident
 from agentpm.records.parsing import ParseResult, Problem, parse_file
 from agentpm.records.store import store_prediction
 from agentpm.taxonomy import Taxonomy
-
 
 #: Files a worker parses and then scores together: one of the model's batches.
 BATCH = Model.BATCH
@@ -33,15 +31,26 @@ PARALLEL_MINIMUM = 200
 _worker_state: dict = {}
 
 
-def _parse_and_predict(paths: list[Path]) -> list[tuple[ParseResult, Optional[Prediction]]]:
+def _parse_and_predict(paths: list[Path]) -> list[tuple[ParseResult, Prediction | None]]:
     results = [parse_file(path) for path in paths]
     model, explain = _worker_state["model"], _worker_state["explain"]
-    return list(zip(results, model.predict_parsed([result.incident for result in results], explain=explain)))
+    return list(
+        zip(
+            results,
+            model.predict_parsed([result.incident for result in results], explain=explain),
+            strict=False,
+        )
+    )
 
 
-def load_and_classify(paths: list[Path], taxonomy: Taxonomy, model: Model, explain: bool = False,
-                      jobs: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None
-                      ) -> tuple[Corpus, list[Prediction]]:
+def load_and_classify(
+    paths: list[Path],
+    taxonomy: Taxonomy,
+    model: Model,
+    explain: bool = False,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Corpus, list[Prediction]]:
     """Parse and classify many files, on every core when there are enough of them.
 
     Workers are forked with the model already loaded; corpus-wide checks (taxonomy, duplicate
@@ -50,63 +59,98 @@ def load_and_classify(paths: list[Path], taxonomy: Taxonomy, model: Model, expla
     files, problems = discover(paths)
     _worker_state.update(model=model, explain=explain)
     outcomes = map_batched(_parse_and_predict, files, BATCH, PARALLEL_MINIMUM, progress, jobs)
-    by_path = dict(zip(files, outcomes))
+    by_path = dict(zip(files, outcomes, strict=False))
     corpus = load_files(files, problems, taxonomy=taxonomy, parse=lambda path: by_path[path][0])
-    predicted = {id(by_path[path][0].incident): by_path[path][1] for path in files if by_path[path][0].incident}
+    predicted = {
+        id(by_path[path][0].incident): by_path[path][1] for path in files if by_path[path][0].incident
+    }
     return corpus, [predicted[id(incident)] for incident in corpus.incidents]
 
 
-def stored_record(prediction: Prediction, model: Model, at: Optional[datetime] = None) -> dict:
+def stored_record(prediction: Prediction, model: Model, at: datetime | None = None) -> dict:
     """What `--write` puts in a file's ``prediction`` field."""
     moment = (at or datetime.now(timezone.utc)).replace(microsecond=0)
-    return {"category": prediction.category, "confidence": round(prediction.confidence, 4),
-            "model": model.hash, "at": moment.isoformat().replace("+00:00", "Z")}
+    return {
+        "category": prediction.category,
+        "confidence": round(prediction.confidence, 4),
+        "model": model.hash,
+        "at": moment.isoformat().replace("+00:00", "Z"),
+    }
 
 
-def write_predictions(incidents: Iterable[Incident], predictions: Iterable[Prediction], model: Model) -> tuple[int, list[Problem]]:
+def write_predictions(
+    incidents: Iterable[Incident], predictions: Iterable[Prediction], model: Model
+) -> tuple[int, list[Problem]]:
     """Store each prediction in its file; returns how many were written and the files refused."""
     written, refused = 0, []
     at = datetime.now(timezone.utc)
-    for incident, prediction in zip(incidents, predictions):
+    for incident, prediction in zip(incidents, predictions, strict=False):
         if incident.path is None:
             continue
         try:
-            store_prediction(incident.path, stored_record(prediction, model, at), expected_title=incident.title)
+            store_prediction(
+                incident.path, stored_record(prediction, model, at), expected_title=incident.title
+            )
             written += 1
         except AgentPMError as exc:
             refused.append(Problem(str(incident.path), str(exc).split(": ", 1)[-1], None, "invalid"))
     return written, refused
 
+
 # -- rows for output ------------------------------------------------------------------------
 
-TABLE_COLUMNS = [("path", "Path"), ("human_category", "Human label"), ("shown", "Prediction"),
-                 ("confidence", "Confidence"), ("runner_up", "Runner-up")]
+TABLE_COLUMNS = [
+    ("path", "Path"),
+    ("human_category", "Human label"),
+    ("shown", "Prediction"),
+    ("confidence", "Confidence"),
+    ("runner_up", "Runner-up"),
+]
 EXPLAIN_COLUMN = ("why", "Top terms")
 
 
 def result_rows(incidents: Iterable[Incident], predictions: Iterable[Prediction]) -> list[dict]:
     """One JSON-ready row per classified incident, the human label beside the prediction."""
-    return [{**prediction.to_dict(), "human_category": incident.category}
-            for incident, prediction in zip(incidents, predictions)]
+    return [
+        {**prediction.to_dict(), "human_category": incident.category}
+        for incident, prediction in zip(incidents, predictions, strict=False)
+    ]
 
 
 def csv_rows(rows: Iterable[dict]) -> list[dict]:
     """Rows flattened for CSV: one ``p_<category>`` column per class, no nested values."""
-    return [{**{key: value for key, value in row.items() if key not in ("probabilities", "explanation")},
-             **{f"p_{name}": p for name, p in row["probabilities"].items()}} for row in rows]
+    return [
+        {
+            **{key: value for key, value in row.items() if key not in ("probabilities", "explanation")},
+            **{f"p_{name}": p for name, p in row["probabilities"].items()},
+        }
+        for row in rows
+    ]
 
 
 def csv_columns(classes: Iterable[str]) -> list[str]:
-    return ["path", "id", "category", "confidence", "abstained", "reason", "runner_up", "human_category",
-            *[f"p_{name}" for name in classes]]
+    return [
+        "path",
+        "id",
+        "category",
+        "confidence",
+        "abstained",
+        "reason",
+        "runner_up",
+        "human_category",
+        *[f"p_{name}" for name in classes],
+    ]
 
 
 def table_rows(rows: Iterable[dict], explain: bool) -> list[dict]:
     """Rows for the terminal table: "needs review (reason)" for abstentions, top terms when explaining."""
     shown = []
     for row in rows:
-        display = {**row, "shown": row["category"] or f"needs review ({row['reason']})",
-                   "confidence": f"{row['confidence']:.2f}"}
+        display = {
+            **row,
+            "shown": row["category"] or f"needs review ({row['reason']})",
+            "confidence": f"{row['confidence']:.2f}",
+        }
         if explain and row.get("explanation"):
             first = next(iter(row["explanation"].values()))
             display["why"] = ", ".join(term["term"].strip() for term in first[:5])

@@ -13,8 +13,9 @@ versions, numbers) become placeholders so the model learns patterns, not one inc
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from agentpm.records.incident import Incident
@@ -33,13 +34,25 @@ _DIGIT = re.compile(r"\d")
 _CHUNK_REST = re.compile(r"[\w.:+\-/%,]*")
 # Order matters: the most specific shapes first, bare numbers last.
 _IN_CHUNK = [
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), " idtoken "),
+    (
+        re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+        " idtoken ",
+    ),
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), " iptoken "),
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b"), " timetoken "),
+    (
+        re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?\b"),
+        " timetoken ",
+    ),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), " datetoken "),
     (re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b"), " timetoken "),
-    (re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,}\b", re.IGNORECASE), " hextoken "),
-    (re.compile(r"\bv?\d+\.\d+(?:\.\d+)+(?:[-+][\w.]+)?\b|\bv\d+(?:\.\d+)?\b", re.IGNORECASE), " versiontoken "),
+    (
+        re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,}\b", re.IGNORECASE),
+        " hextoken ",
+    ),
+    (
+        re.compile(r"\bv?\d+\.\d+(?:\.\d+)+(?:[-+][\w.]+)?\b|\bv\d+(?:\.\d+)?\b", re.IGNORECASE),
+        " versiontoken ",
+    ),
     # HTTP status codes are categories, not quantities: 429 and 503 tell different stories.
     (re.compile(r"\b([45]\d\d)\b"), r" status\1 "),
     (re.compile(r"\b\d+(?:[.,]\d+)*\b"), " numtoken "),
@@ -96,7 +109,7 @@ def _split_code(text: str) -> tuple[str, str]:
     return (_FENCED.sub(" ", text), "\n".join(blocks)) if blocks else (text, "")
 
 
-def channels(incident: "Incident") -> tuple[str, str]:
+def channels(incident: Incident) -> tuple[str, str]:
     """The (cause, context) texts of an incident, normalised, in a stable order."""
     sections = incident.sections
     cause_parts = [incident.title]
@@ -123,7 +136,9 @@ def channels(incident: "Incident") -> tuple[str, str]:
     return cause, context
 
 
-def prose_word_count(incident: "Incident", texts: tuple[str, str] | None = None, channel_words: int | None = None) -> int:
+def prose_word_count(
+    incident: Incident, texts: tuple[str, str] | None = None, channel_words: int | None = None
+) -> int:
     """Words of prose beyond the title: too few, and the model should not guess.
 
     ``channel_words``, the whitespace-separated words of both channels, saves splitting them

@@ -14,16 +14,17 @@ import json
 import re
 import sys
 import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain, repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agentpm.errors import ModelError
 from agentpm.classifier.features import channels, prose_word_count
+from agentpm.errors import ModelError
 
 if TYPE_CHECKING:  # pragma: no cover
     from agentpm.records.incident import Incident
@@ -48,22 +49,26 @@ SPARSE_MINIMUM, SPARSE_ONCE_IMPORTED = 20_000, 2_000
 class Prediction:
     """What the model says about one incident, including when it declines to say."""
 
-    path: Optional[str]
-    id: Optional[str]
-    category: Optional[str]
+    path: str | None
+    id: str | None
+    category: str | None
     confidence: float
     probabilities: dict[str, float]
     abstained: bool
-    reason: Optional[str]
-    runner_up: Optional[str] = None
-    explanation: Optional[dict[str, list[dict[str, Any]]]] = None
+    reason: str | None
+    runner_up: str | None = None
+    explanation: dict[str, list[dict[str, Any]]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "path": self.path, "id": self.id, "category": self.category,
+            "path": self.path,
+            "id": self.id,
+            "category": self.category,
             "confidence": round(self.confidence, 6),
             "probabilities": {key: round(value, 6) for key, value in self.probabilities.items()},
-            "abstained": self.abstained, "reason": self.reason, "runner_up": self.runner_up,
+            "abstained": self.abstained,
+            "reason": self.reason,
+            "runner_up": self.runner_up,
         }
         if self.explanation is not None:
             data["explanation"] = self.explanation
@@ -71,6 +76,7 @@ class Prediction:
 
 
 # -- text blocks ------------------------------------------------------------------------
+
 
 def terms_blob(terms: Sequence[str]) -> np.ndarray:
     return np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8)
@@ -108,7 +114,9 @@ class _KeyTable:
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         # Fibonacci hashing: the top bits of key × 2^64/φ, which spread packed n-gram codes well.
-        return ((keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bits)).astype(np.int64)
+        return ((keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bits)).astype(
+            np.int64
+        )
 
     def find(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in ``queries`` that are vocabulary terms, their columns)."""
@@ -131,8 +139,9 @@ class _KeyTable:
         return positions, found[positions]
 
 
-def _count(rows: np.ndarray, columns: np.ndarray, size: int, weights: Optional[np.ndarray] = None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _count(
+    rows: np.ndarray, columns: np.ndarray, size: int, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, columns, occurrences) of each distinct (row, column) pair, sorted by row then column.
 
     ``weights`` (small non-negative integers) count each pair that many times. They ride in
@@ -200,13 +209,15 @@ class _PerWord:
         self._start = self._room(self._start, self.words + count)
         self._length = self._room(self._length, self.words + count)
         self._flat = self._room(self._flat, self.used + len(values))
-        self._start[self.words: self.words + count] = bounds[:-1] + self.used
-        self._length[self.words: self.words + count] = np.diff(bounds)
-        self._flat[self.used: self.used + len(values)] = values
+        self._start[self.words : self.words + count] = bounds[:-1] + self.used
+        self._length[self.words : self.words + count] = np.diff(bounds)
+        self._flat[self.used : self.used + len(values)] = values
         self.words += count
         self.used += len(values)
 
-    def rows_and_values(self, rows: np.ndarray, words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def rows_and_values(
+        self, rows: np.ndarray, words: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The arrays of ``words`` end to end, for each value the row of its word, and each
         word's array length."""
         lengths = self._length[words]
@@ -245,10 +256,12 @@ class _Words:
             unseen = [words[i] for i in unknown.tolist()]
             new = list(dict.fromkeys(unseen))
             first = len(self.number)
-            self.number.update(zip(new, range(first, first + len(new))))
+            self.number.update(zip(new, range(first, first + len(new)), strict=False))
             for analyser in self.analysers:
                 analyser.learn(new)
-            numbers[unknown] = np.fromiter(map(self.number.__getitem__, unseen), dtype=np.int64, count=len(unseen))
+            numbers[unknown] = np.fromiter(
+                map(self.number.__getitem__, unseen), dtype=np.int64, count=len(unseen)
+            )
         per_text = np.fromiter(map(len, word_lists), dtype=np.int64, count=len(texts))
         return np.repeat(np.arange(len(texts), dtype=np.int64), per_text), numbers
 
@@ -269,7 +282,9 @@ class _WordBlock:
         # are not (other settings) get ids past the end.
         spaces = np.fromiter((term.count(" ") for term in terms), dtype=np.int64, count=len(terms))
         unigrams = np.flatnonzero(spaces == 0)
-        self.token_ids: dict[str, int] = dict(zip([terms[i] for i in unigrams], (unigrams + 1).tolist()))
+        self.token_ids: dict[str, int] = dict(
+            zip([terms[i] for i in unigrams], (unigrams + 1).tolist(), strict=False)
+        )
         all_keys, all_columns = [], []
         for n in range(2, self.max_n + 1):
             columns = np.flatnonzero(spaces == n - 1)
@@ -280,7 +295,9 @@ class _WordBlock:
             for token in tokens:
                 if token not in self.token_ids:
                     self.token_ids[token] = len(terms) + 1 + len(self.token_ids)
-            ids = np.array([self.token_ids[token] for token in tokens], dtype=np.int64).reshape(len(columns), n)
+            ids = np.array([self.token_ids[token] for token in tokens], dtype=np.int64).reshape(
+                len(columns), n
+            )
             keys = np.zeros(len(columns), dtype=np.int64)
             for position in range(n):
                 keys |= ids[:, position] << (self._BITS * position)
@@ -290,8 +307,10 @@ class _WordBlock:
             raise ModelError("word vocabulary too large for the numpy predictor")
         self.unigram_column = np.full(max(self.token_ids.values(), default=0) + 1, -1, dtype=np.int64)
         self.unigram_column[unigrams + 1] = unigrams
-        self.longer = _KeyTable(np.concatenate(all_keys) if all_keys else np.empty(0, dtype=np.int64),
-                                np.concatenate(all_columns) if all_columns else np.empty(0, dtype=np.int64))
+        self.longer = _KeyTable(
+            np.concatenate(all_keys) if all_keys else np.empty(0, dtype=np.int64),
+            np.concatenate(all_columns) if all_columns else np.empty(0, dtype=np.int64),
+        )
         self.memory = _PerWord()
 
     def learn(self, words: list[str]) -> None:
@@ -307,7 +326,9 @@ class _WordBlock:
         lengths = separators - starts
         self.memory.extend(ids[keep], np.concatenate(([0], np.cumsum(lengths))))
 
-    def counts(self, rows: np.ndarray, words: np.ndarray, table_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def counts(
+        self, rows: np.ndarray, words: np.ndarray, table_size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, count) of every vocabulary n-gram in the texts made of these word occurrences."""
         rows, ids, _ = self.memory.rows_and_values(rows, words)
         total = len(ids)
@@ -324,9 +345,9 @@ class _WordBlock:
             width = total - n + 1
             packed = ids[:width].copy()
             # An n-gram never spans two texts.
-            known = (packed > 0) & (rows[:width] == rows[n - 1:])
+            known = (packed > 0) & (rows[:width] == rows[n - 1 :])
             for position in range(1, n):
-                following = ids[position: width + position]
+                following = ids[position : width + position]
                 known &= following > 0
                 packed |= following << (self._BITS * position)
             hit, columns = self.longer.find(packed[known])
@@ -350,7 +371,9 @@ class _CharBlock:
         self.size = len(terms)
         self.min_n, self.max_n = ngram_range
         if self.min_n > 3:
-            raise ModelError("char n-grams must start at length 3 or less (a padded one-letter word has length 3)")
+            raise ModelError(
+                "char n-grams must start at length 3 or less (a padded one-letter word has length 3)"
+            )
         self.bits = 60 // self.max_n
         # Vectorised over all terms at once: building keys term by term costs ~0.3 s at start-up.
         joined = np.frombuffer("\n".join(terms).encode("utf-32-le"), dtype="<u4").astype(np.int64)
@@ -358,7 +381,9 @@ class _CharBlock:
         starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])) if len(terms) else lengths
         points = np.unique(joined[joined != ord("\n")]) if len(joined) else joined
         if len(points) >= (1 << self.bits):
-            raise ModelError(f"char n-gram alphabet of {len(points)} characters is too large for {self.bits}-bit codes")
+            raise ModelError(
+                f"char n-gram alphabet of {len(points)} characters is too large for {self.bits}-bit codes"
+            )
         # Dense code table: one gather per character instead of a search.
         self.char_codes = np.zeros(int(points.max(initial=0)) + 2, dtype=np.int64)
         self.char_codes[points] = np.arange(1, len(points) + 1)
@@ -385,7 +410,7 @@ class _CharBlock:
         for n in range(1, self.max_n + 1):
             if n > total:
                 break
-            accumulated = accumulated[: total - n + 1] + (mapped[n - 1:] << (self.bits * (n - 1)))
+            accumulated = accumulated[: total - n + 1] + (mapped[n - 1 :] << (self.bits * (n - 1)))
             if n >= self.min_n:
                 inside = remaining[: total - n + 1] >= n
                 keys.append(accumulated[inside] | (n << (self.bits * self.max_n)))
@@ -395,7 +420,9 @@ class _CharBlock:
         order = np.argsort(hit_owners, kind="stable")
         self.memory.extend(columns[order], np.searchsorted(hit_owners[order], np.arange(len(words) + 1)))
 
-    def counts(self, rows: np.ndarray, words: np.ndarray, table_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def counts(
+        self, rows: np.ndarray, words: np.ndarray, table_size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, count) of every vocabulary char_wb n-gram in the texts made of these word
         occurrences; ``table_size`` is how many words the word table holds."""
         # Each distinct word once per text, weighted by its occurrences there.
@@ -427,8 +454,9 @@ class Block:
         else:
             raise ModelError(f"unsupported analyzer {self.analyzer!r} in model block {self.name!r}")
 
-    def entries(self, text_count: int, rows: np.ndarray, words: np.ndarray, table_size: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def entries(
+        self, text_count: int, rows: np.ndarray, words: np.ndarray, table_size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, global columns, values) of this block for ``text_count`` texts given as word
         occurrences (see :class:`_Words`): sublinear tf × idf, l2 per row, × weight."""
         rows, columns, counts = self.lookup.counts(rows, words, table_size)
@@ -445,11 +473,17 @@ class Block:
 
 # -- the model --------------------------------------------------------------------------
 
+
 class Model:
     """A loaded artefact: vectorise, score, calibrate, abstain, explain."""
 
-    def __init__(self, manifest: dict[str, Any], arrays: dict[str, np.ndarray], path: Optional[Path] = None,
-                 model_hash: str = ""):
+    def __init__(
+        self,
+        manifest: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        path: Path | None = None,
+        model_hash: str = "",
+    ):
         self.manifest = manifest
         self.path = path
         self.hash = model_hash
@@ -470,13 +504,27 @@ class Model:
             terms = _terms_from_blob(arrays[f"{spec['name']}.terms"])
             idf = arrays[f"{spec['name']}.idf"]
             if len(terms) != len(idf) or len(terms) != spec["n_features"]:
-                raise ModelError(f"model block {spec['name']!r}: vocabulary and idf sizes disagree; the artefact is damaged")
-            self.blocks.append(Block(spec["name"], _CHANNELS.index(spec["channel"]), spec["analyzer"],
-                                     tuple(spec["ngram_range"]), float(spec["weight"]), offset, idf, terms,
-                                     bool(spec.get("sublinear_tf", True))))
+                raise ModelError(
+                    f"model block {spec['name']!r}: vocabulary and idf sizes disagree; the artefact is damaged"
+                )
+            self.blocks.append(
+                Block(
+                    spec["name"],
+                    _CHANNELS.index(spec["channel"]),
+                    spec["analyzer"],
+                    tuple(spec["ngram_range"]),
+                    float(spec["weight"]),
+                    offset,
+                    idf,
+                    terms,
+                    bool(spec.get("sublinear_tf", True)),
+                )
+            )
             offset += len(terms)
-        self.words = [_Words([block.lookup for block in self.blocks if block.channel == channel])
-                      for channel in range(len(_CHANNELS))]
+        self.words = [
+            _Words([block.lookup for block in self.blocks if block.channel == channel])
+            for channel in range(len(_CHANNELS))
+        ]
         if self.coef.shape != (len(self.classes), offset) or self.intercept.shape != (len(self.classes),):
             raise ModelError("model coefficients do not match its vocabulary; the artefact is damaged")
 
@@ -485,8 +533,9 @@ class Model:
     #: enough that a batch's (row, column) keys sort in cache.
     BATCH = 64
 
-    def _block_entries(self, pairs: Sequence[tuple[str, str]], word_counts: Optional[np.ndarray] = None
-                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _block_entries(
+        self, pairs: Sequence[tuple[str, str]], word_counts: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(rows, columns, values) of each block's part of the feature matrix, rows ascending;
         adds each text's whitespace-separated words to ``word_counts`` if given."""
         for channel, words in enumerate(self.words):
@@ -503,11 +552,15 @@ class Model:
         parts = list(self._block_entries(pairs))
         return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
 
-    def decisions(self, pairs: Sequence[tuple[str, str]], word_counts: Optional[np.ndarray] = None) -> np.ndarray:
+    def decisions(
+        self, pairs: Sequence[tuple[str, str]], word_counts: np.ndarray | None = None
+    ) -> np.ndarray:
         """Linear scores (one row per pair, one column per class) before temperature and softmax."""
         scores = np.tile(self.intercept, (len(pairs), 1))
         for rows, columns, values in self._block_entries(pairs, word_counts):
-            if len(columns) >= SPARSE_MINIMUM or (len(columns) >= SPARSE_ONCE_IMPORTED and "scipy.sparse" in sys.modules):
+            if len(columns) >= SPARSE_MINIMUM or (
+                len(columns) >= SPARSE_ONCE_IMPORTED and "scipy.sparse" in sys.modules
+            ):
                 # A sparse product reads each coefficient row once, contiguously: four times
                 # faster than numpy gathers on a batch, worth scipy's import only for big input.
                 from scipy.sparse import csr_matrix
@@ -520,7 +573,9 @@ class Model:
                 scores[:, k] += np.bincount(rows, weights=weights[columns] * values, minlength=len(pairs))
         return scores
 
-    def _probabilities(self, pairs: Sequence[tuple[str, str]], word_counts: Optional[np.ndarray] = None) -> np.ndarray:
+    def _probabilities(
+        self, pairs: Sequence[tuple[str, str]], word_counts: np.ndarray | None = None
+    ) -> np.ndarray:
         scores = self.decisions(pairs, word_counts) / self.temperature
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
@@ -532,8 +587,14 @@ class Model:
         if not len(texts):
             return np.empty((0, len(self.classes))), word_counts
         # Each batch adds to its own slice (a view) of word_counts.
-        table = np.vstack([self._probabilities(texts[start:start + self.BATCH], word_counts[start:start + self.BATCH])
-                           for start in range(0, len(texts), self.BATCH)])
+        table = np.vstack(
+            [
+                self._probabilities(
+                    texts[start : start + self.BATCH], word_counts[start : start + self.BATCH]
+                )
+                for start in range(0, len(texts), self.BATCH)
+            ]
+        )
         return table, word_counts
 
     def predict_texts(self, texts: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -541,7 +602,7 @@ class Model:
         return self._scores(texts)[0]
 
     # -- decisions ------------------------------------------------------------------------
-    def decide(self, probabilities: np.ndarray, words: int) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    def decide(self, probabilities: np.ndarray, words: int) -> tuple[str | None, str | None, str | None]:
         """(category or None, abstention reason or None, runner-up) under the manifest's thresholds."""
         order = np.argsort(-probabilities, kind="stable")
         top, second = order[0], order[1] if len(order) > 1 else order[0]
@@ -554,28 +615,43 @@ class Model:
             return None, "low_confidence", runner_up
         return self.classes[top], None, runner_up
 
-    def predict(self, incident: "Incident", explain: bool = False, top_terms: int = 8) -> Prediction:
+    def predict(self, incident: Incident, explain: bool = False, top_terms: int = 8) -> Prediction:
         return self.predict_many([incident], explain, top_terms)[0]
 
-    def predict_parsed(self, incidents: Sequence[Optional["Incident"]], explain: bool = False) -> list[Optional[Prediction]]:
+    def predict_parsed(
+        self, incidents: Sequence[Incident | None], explain: bool = False
+    ) -> list[Prediction | None]:
         """:meth:`predict_many` over a batch of parse results with gaps (None for a file that did
         not parse), which stay None."""
-        predictions = iter(self.predict_many([incident for incident in incidents if incident is not None], explain))
+        predictions = iter(
+            self.predict_many([incident for incident in incidents if incident is not None], explain)
+        )
         return [next(predictions) if incident is not None else None for incident in incidents]
 
-    def predict_many(self, incidents: Sequence["Incident"], explain: bool = False, top_terms: int = 8) -> list[Prediction]:
+    def predict_many(
+        self, incidents: Sequence[Incident], explain: bool = False, top_terms: int = 8
+    ) -> list[Prediction]:
         """Predictions for incidents, vectorised in batches (the same numbers as one at a time)."""
         texts = [channels(incident) for incident in incidents]
         table, word_counts = self._scores(texts)
         predictions = []
-        for incident, pair, probabilities, words in zip(incidents, texts, table, word_counts.tolist()):
-            category, reason, runner_up = self.decide(probabilities, prose_word_count(incident, channel_words=words))
+        for incident, pair, probabilities, words in zip(
+            incidents, texts, table, word_counts.tolist(), strict=False
+        ):
+            category, reason, runner_up = self.decide(
+                probabilities, prose_word_count(incident, channel_words=words)
+            )
             top = int(np.argmax(probabilities))
             prediction = Prediction(
-                path=str(incident.path) if incident.path else None, id=incident.id, category=category,
+                path=str(incident.path) if incident.path else None,
+                id=incident.id,
+                category=category,
                 confidence=float(probabilities[top]),
-                probabilities=dict(zip(self.classes, probabilities.tolist())),
-                abstained=category is None, reason=reason, runner_up=runner_up)
+                probabilities=dict(zip(self.classes, probabilities.tolist(), strict=False)),
+                abstained=category is None,
+                reason=reason,
+                runner_up=runner_up,
+            )
             if explain:
                 best = self.classes[top]
                 prediction.explanation = {best: self.explain(pair, best, top_terms)}
@@ -595,8 +671,14 @@ class Model:
             if contributions[position] <= 0:
                 break
             block, term = self.term_of(int(columns[position]))
-            terms.append({"term": term, "kind": block.analyzer, "channel": _CHANNELS[block.channel],
-                          "contribution": round(float(contributions[position]), 6)})
+            terms.append(
+                {
+                    "term": term,
+                    "kind": block.analyzer,
+                    "channel": _CHANNELS[block.channel],
+                    "contribution": round(float(contributions[position]), 6),
+                }
+            )
         return terms
 
     def term_of(self, column: int) -> tuple[Block, str]:
@@ -610,31 +692,45 @@ class Model:
         """Where this model came from: versions, taxonomy, corpus, settings, thresholds, scores."""
         manifest = self.manifest
         return {
-            "path": str(self.path) if self.path else None, "hash": self.hash,
-            "trained_at": manifest.get("trained_at"), "agentpm_version": manifest.get("agentpm_version"),
-            "versions": manifest.get("versions"), "taxonomy": manifest.get("taxonomy"),
-            "corpus": manifest.get("corpus"), "classifier": manifest.get("classifier"),
-            "settings": manifest["selection"]["chosen"], "selection": manifest["selection"]["method"],
-            "features": [{key: block[key] for key in ("name", "analyzer", "ngram_range", "weight", "n_features")}
-                         for block in manifest["features"]["blocks"]],
-            "thresholds": manifest.get("thresholds"), "cv": manifest.get("cv"), "scores": manifest.get("scores"),
+            "path": str(self.path) if self.path else None,
+            "hash": self.hash,
+            "trained_at": manifest.get("trained_at"),
+            "agentpm_version": manifest.get("agentpm_version"),
+            "versions": manifest.get("versions"),
+            "taxonomy": manifest.get("taxonomy"),
+            "corpus": manifest.get("corpus"),
+            "classifier": manifest.get("classifier"),
+            "settings": manifest["selection"]["chosen"],
+            "selection": manifest["selection"]["method"],
+            "features": [
+                {key: block[key] for key in ("name", "analyzer", "ngram_range", "weight", "n_features")}
+                for block in manifest["features"]["blocks"]
+            ],
+            "thresholds": manifest.get("thresholds"),
+            "cv": manifest.get("cv"),
+            "scores": manifest.get("scores"),
         }
 
-    def check_taxonomy(self, taxonomy: "Taxonomy") -> None:
+    def check_taxonomy(self, taxonomy: Taxonomy) -> None:
         recorded = self.manifest["taxonomy"]
         if recorded["ids"] != taxonomy.ids or str(recorded["version"]) != taxonomy.version:
             raise ModelError(
                 f"the model at {self.path} was trained for taxonomy v{recorded['version']} "
                 f"({', '.join(recorded['ids'])}), but the taxonomy in use is v{taxonomy.version} "
-                f"({', '.join(taxonomy.ids)}); retrain with `agentpm model train --taxonomy ...` or pass the matching --model")
+                f"({', '.join(taxonomy.ids)}); retrain with `agentpm model train --taxonomy ...` "
+                "or pass the matching --model"
+            )
 
 
 # -- loading and saving -----------------------------------------------------------------
 
+
 def _refuse_pickle(path: Path) -> None:
     if path.suffix.lower() in (".pkl", ".pickle", ".joblib", ".sav"):
-        raise ModelError(f"{path}: refusing to load a pickle; agentpm models are weights-only "
-                         f"(a folder with {MANIFEST} and {WEIGHTS}) and loading never executes code")
+        raise ModelError(
+            f"{path}: refusing to load a pickle; agentpm models are weights-only "
+            f"(a folder with {MANIFEST} and {WEIGHTS}) and loading never executes code"
+        )
     try:
         head = path.read_bytes()[:2] if path.is_file() else b""
     except OSError:
@@ -665,12 +761,16 @@ def _load_cached(resolved: str) -> Model:
     if path.is_file():
         _refuse_pickle(path)
         if path.name != MANIFEST:
-            raise ModelError(f"{path}: not an agentpm model; pass the model folder (with {MANIFEST} and {WEIGHTS})")
+            raise ModelError(
+                f"{path}: not an agentpm model; pass the model folder (with {MANIFEST} and {WEIGHTS})"
+            )
         path = path.parent
     manifest_path, weights_path = path / MANIFEST, path / WEIGHTS
     if not manifest_path.is_file() or not weights_path.is_file():
-        raise ModelError(f"{path}: no agentpm model here (expected {MANIFEST} and {WEIGHTS}); "
-                         "train one with `agentpm model train -o PATH`")
+        raise ModelError(
+            f"{path}: no agentpm model here (expected {MANIFEST} and {WEIGHTS}); "
+            "train one with `agentpm model train -o PATH`"
+        )
     _refuse_pickle(weights_path)
     try:
         manifest_bytes = manifest_path.read_bytes()
@@ -681,11 +781,15 @@ def _load_cached(resolved: str) -> Model:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelError(f"{manifest_path}: not an agentpm model manifest (format must be {FORMAT!r})")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"{manifest_path}: model format version {manifest.get('format_version')} is not supported "
-                         f"(this agentpm reads version {FORMAT_VERSION}); retrain with `agentpm model train`")
+        raise ModelError(
+            f"{manifest_path}: model format version {manifest.get('format_version')} is not supported "
+            f"(this agentpm reads version {FORMAT_VERSION}); retrain with `agentpm model train`"
+        )
     recorded = manifest.get("weights_sha256")
     if recorded and recorded != hashlib.sha256(weights_bytes).hexdigest():
-        raise ModelError(f"{weights_path}: weights do not match the manifest's checksum; the artefact is damaged")
+        raise ModelError(
+            f"{weights_path}: weights do not match the manifest's checksum; the artefact is damaged"
+        )
     try:
         with np.load(weights_path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -695,11 +799,15 @@ def _load_cached(resolved: str) -> Model:
         raise ModelError(f"{weights_path}: not a readable .npz archive ({exc})") from None
     for name, array in arrays.items():
         if array.dtype == object or array.dtype.kind not in "fiu":
-            raise ModelError(f"{weights_path}: array {name!r} has dtype {array.dtype}; only numbers are allowed")
+            raise ModelError(
+                f"{weights_path}: array {name!r} has dtype {array.dtype}; only numbers are allowed"
+            )
     try:
         return Model(manifest, arrays, path, model_hash(manifest_bytes, weights_bytes))
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"{manifest_path}: model manifest is missing or has a bad {exc}; retrain the model") from None
+        raise ModelError(
+            f"{manifest_path}: model manifest is missing or has a bad {exc}; retrain the model"
+        ) from None
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> bytes:

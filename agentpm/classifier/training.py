@@ -13,11 +13,12 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import product
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -30,13 +31,21 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 import agentpm
-from agentpm.records.corpus import Corpus
-from agentpm.errors import ModelError
 from agentpm.classifier.features import channels, prose_word_count
-from agentpm.classifier.predictor import FORMAT, FORMAT_VERSION, MANIFEST, WEIGHTS, terms_blob, load_model, save_npz
-from agentpm.taxonomy import Taxonomy
-from agentpm.stats import wilson
+from agentpm.classifier.predictor import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    WEIGHTS,
+    load_model,
+    save_npz,
+    terms_blob,
+)
+from agentpm.errors import ModelError
+from agentpm.records.corpus import Corpus
 from agentpm.records.writing import atomic_write
+from agentpm.stats import wilson
+from agentpm.taxonomy import Taxonomy
 
 RANDOM_STATE = 0
 CV_FOLDS = 5
@@ -58,6 +67,7 @@ TARGET_PRECISION = 0.95
 
 # -- the estimator ------------------------------------------------------------------------
 
+
 class TemperatureScaledLogisticRegression(ClassifierMixin, BaseEstimator):
     """Balanced multinomial logistic regression whose probabilities are softmax(scores / T).
 
@@ -72,8 +82,13 @@ class TemperatureScaledLogisticRegression(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         # newton-cg: same optimum as lbfgs here, about four times faster on these sparse matrices.
-        self.model_ = LogisticRegression(C=self.C, class_weight="balanced", solver="newton-cg", max_iter=1000,
-                                         random_state=self.random_state)
+        self.model_ = LogisticRegression(
+            C=self.C,
+            class_weight="balanced",
+            solver="newton-cg",
+            max_iter=1000,
+            random_state=self.random_state,
+        )
         self.model_.fit(X, y)
         self.classes_ = self.model_.classes_
         self.coef_ = self.model_.coef_
@@ -98,15 +113,19 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 
 def fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
     """The T minimising the negative log-likelihood of softmax(scores / T) on held-out scores."""
+
     def nll(log_t: float) -> float:
         probabilities = softmax(scores / np.exp(log_t))
         return float(-np.mean(np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, None))))
 
-    result = minimize_scalar(nll, bounds=(np.log(0.02), np.log(50.0)), method="bounded", options={"xatol": 1e-6})
+    result = minimize_scalar(
+        nll, bounds=(np.log(0.02), np.log(50.0)), method="bounded", options={"xatol": 1e-6}
+    )
     return round(float(np.exp(result.x)), 6)
 
 
 # -- data ---------------------------------------------------------------------------------
+
 
 @dataclass
 class TrainingSet:
@@ -119,7 +138,7 @@ class TrainingSet:
     files: int
 
 
-def training_set(corpus: Corpus, taxonomy: Taxonomy, root: Optional[Path] = None) -> TrainingSet:
+def training_set(corpus: Corpus, taxonomy: Taxonomy, root: Path | None = None) -> TrainingSet:
     labelled = [incident for incident in corpus.incidents if incident.category]
     if not labelled:
         raise ModelError("no labelled incidents (with a `category`) to train on; label some reports first")
@@ -127,8 +146,10 @@ def training_set(corpus: Corpus, taxonomy: Taxonomy, root: Optional[Path] = None
     counts = {name: sum(1 for incident in labelled if incident.category == name) for name in classes}
     too_few = [name for name, count in counts.items() if count < CV_FOLDS]
     if too_few:
-        raise ModelError(f"every category needs at least {CV_FOLDS} labelled incidents to train and cross-validate; "
-                         f"too few for: {', '.join(too_few)}")
+        raise ModelError(
+            f"every category needs at least {CV_FOLDS} labelled incidents to train and cross-validate; "
+            f"too few for: {', '.join(too_few)}"
+        )
     labelled.sort(key=lambda incident: str(incident.path))
     texts = np.empty((len(labelled), 2), dtype=object)
     for row, incident in enumerate(labelled):
@@ -139,20 +160,36 @@ def training_set(corpus: Corpus, taxonomy: Taxonomy, root: Optional[Path] = None
         digest.update(shown.replace(os.sep, "/").encode("utf-8") + b"\0")
         digest.update(Path(incident.path).read_bytes() + b"\0")
     return TrainingSet(
-        texts=texts, labels=np.array([classes.index(incident.category) for incident in labelled]), classes=classes,
+        texts=texts,
+        labels=np.array([classes.index(incident.category) for incident in labelled]),
+        classes=classes,
         words=np.array([prose_word_count(incident) for incident in labelled]),
-        paths=[str(incident.path) for incident in labelled], corpus_sha256=digest.hexdigest(), files=len(labelled))
+        paths=[str(incident.path) for incident in labelled],
+        corpus_sha256=digest.hexdigest(),
+        files=len(labelled),
+    )
 
 
 # -- the pipeline -------------------------------------------------------------------------
 
+
 def _vectorizer(analyzer: str, ngram_range: tuple[int, int]) -> TfidfVectorizer:
-    return TfidfVectorizer(analyzer=analyzer, ngram_range=ngram_range, min_df=MIN_DF, sublinear_tf=True,
-                           lowercase=True, dtype=np.float64)
+    return TfidfVectorizer(
+        analyzer=analyzer,
+        ngram_range=ngram_range,
+        min_df=MIN_DF,
+        sublinear_tf=True,
+        lowercase=True,
+        dtype=np.float64,
+    )
 
 
-BLOCKS = (("cause_word", "cause", "word"), ("cause_char", "cause", "char_wb"),
-          ("context_word", "context", "word"), ("context_char", "context", "char_wb"))
+BLOCKS = (
+    ("cause_word", "cause", "word"),
+    ("cause_char", "cause", "char_wb"),
+    ("context_word", "context", "word"),
+    ("context_char", "context", "char_wb"),
+)
 
 
 def build_pipeline(settings: dict[str, Any], temperature: float = 1.0) -> Pipeline:
@@ -174,7 +211,13 @@ def _block_matrices(train_texts: np.ndarray, test_texts: np.ndarray, char_range:
     for _, channel, analyzer in BLOCKS:
         column = 0 if channel == "cause" else 1
         vectorizer = _vectorizer(analyzer, WORD_NGRAM_RANGE if analyzer == "word" else char_range)
-        blocks.append((channel, vectorizer.fit_transform(train_texts[:, column]), vectorizer.transform(test_texts[:, column])))
+        blocks.append(
+            (
+                channel,
+                vectorizer.fit_transform(train_texts[:, column]),
+                vectorizer.transform(test_texts[:, column]),
+            )
+        )
     return blocks
 
 
@@ -187,13 +230,15 @@ def _stack(blocks, context_weight: float):
 
 
 def _grid_points() -> list[dict[str, Any]]:
-    return [dict(zip(GRID, values)) for values in product(*GRID.values())]
+    return [dict(zip(GRID, values, strict=False)) for values in product(*GRID.values())]
 
 
-def _fold_scores(texts: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> list[np.ndarray]:
+def _fold_scores(
+    texts: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray
+) -> list[np.ndarray]:
     """Decision scores on one test fold for every grid point (vectorising once per char range)."""
     points = _grid_points()
-    out: list[Optional[np.ndarray]] = [None] * len(points)
+    out: list[np.ndarray | None] = [None] * len(points)
     for char_range in GRID["char_ngram_range"]:
         blocks = _block_matrices(texts[train], texts[test], char_range)
         for weight in GRID["context_weight"]:
@@ -205,7 +250,7 @@ def _fold_scores(texts: np.ndarray, labels: np.ndarray, train: np.ndarray, test:
     return out  # type: ignore[return-value]
 
 
-def _parallel(tasks: list, progress: Optional[Callable[[str], None]], what: str) -> list:
+def _parallel(tasks: list, progress: Callable[[str], None] | None, what: str) -> list:
     """Run fold tasks on every core; results come back in task order, so runs are deterministic."""
     from joblib import Parallel, delayed
 
@@ -215,22 +260,32 @@ def _parallel(tasks: list, progress: Optional[Callable[[str], None]], what: str)
     return Parallel(n_jobs=jobs)(delayed(function)(*arguments) for function, arguments in tasks)
 
 
-def search(data: TrainingSet, progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+def search(data: TrainingSet, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Stratified k-fold over the grid; returns the chosen settings, every score, and the chosen
     settings' out-of-fold decision scores (for temperature and threshold)."""
-    folds = list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=RANDOM_STATE).split(data.texts, data.labels))
+    folds = list(
+        StratifiedKFold(CV_FOLDS, shuffle=True, random_state=RANDOM_STATE).split(data.texts, data.labels)
+    )
     points = _grid_points()
-    fold_results = _parallel([(_fold_scores, (data.texts, data.labels, train, test)) for train, test in folds],
-                             progress, "settings search")
+    fold_results = _parallel(
+        [(_fold_scores, (data.texts, data.labels, train, test)) for train, test in folds],
+        progress,
+        "settings search",
+    )
     scores = [np.zeros((len(data.labels), len(data.classes))) for _ in points]
-    for (_, test), per_point in zip(folds, fold_results):
+    for (_, test), per_point in zip(folds, fold_results, strict=False):
         for index, block in enumerate(per_point):
             scores[index][test] = block
     results = []
     for index, point in enumerate(points):
         predicted = np.argmax(scores[index], axis=1)
-        results.append({**point, "char_ngram_range": list(point["char_ngram_range"]),
-                        "macro_f1": round(float(f1_score(data.labels, predicted, average="macro")), 6)})
+        results.append(
+            {
+                **point,
+                "char_ngram_range": list(point["char_ngram_range"]),
+                "macro_f1": round(float(f1_score(data.labels, predicted, average="macro")), 6),
+            }
+        )
     # Ties go to the simpler model: smaller C, then the earlier grid point.
     best = max(range(len(points)), key=lambda i: (results[i]["macro_f1"], -points[i]["C"], -i))
     chosen = dict(points[best])
@@ -238,8 +293,13 @@ def search(data: TrainingSet, progress: Optional[Callable[[str], None]] = None) 
     return {"chosen": chosen, "results": results, "oof_scores": scores[best], "folds": CV_FOLDS}
 
 
-def choose_threshold(probabilities: np.ndarray, labels: np.ndarray, words: np.ndarray,
-                     target: float = TARGET_PRECISION, margin: float = MARGIN) -> dict[str, float]:
+def choose_threshold(
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    words: np.ndarray,
+    target: float = TARGET_PRECISION,
+    margin: float = MARGIN,
+) -> dict[str, float]:
     """The lowest confidence threshold whose labelled reports are at least ``target`` correct.
 
     "At least" is read strictly: the lower end of the 95 % Wilson interval of the out-of-fold
@@ -253,15 +313,26 @@ def choose_threshold(probabilities: np.ndarray, labels: np.ndarray, words: np.nd
     for threshold in np.round(np.arange(0.20, 0.991, 0.01), 2):
         covered = eligible & (top >= threshold)
         if covered.sum() and wilson(int(correct[covered].sum()), int(covered.sum()))[0] >= target:
-            return {"confidence": float(threshold), "coverage": round(float(covered.mean()), 4),
-                    "precision": round(float(correct[covered].mean()), 4)}
+            return {
+                "confidence": float(threshold),
+                "coverage": round(float(covered.mean()), 4),
+                "precision": round(float(correct[covered].mean()), 4),
+            }
     return {"confidence": 0.99, "coverage": 0.0, "precision": float("nan")}
 
 
 # -- export -------------------------------------------------------------------------------
 
-def export(pipeline: Pipeline, settings: dict[str, Any], data: TrainingSet, taxonomy: Taxonomy,
-           thresholds: dict[str, float], cv: dict[str, Any], search_results: list[dict[str, Any]]) -> tuple[dict, dict]:
+
+def export(
+    pipeline: Pipeline,
+    settings: dict[str, Any],
+    data: TrainingSet,
+    taxonomy: Taxonomy,
+    thresholds: dict[str, float],
+    cv: dict[str, Any],
+    search_results: list[dict[str, Any]],
+) -> tuple[dict, dict]:
     import scipy
     import sklearn
 
@@ -269,8 +340,10 @@ def export(pipeline: Pipeline, settings: dict[str, Any], data: TrainingSet, taxo
     classifier: TemperatureScaledLogisticRegression = pipeline.named_steps["classifier"]
     if list(classifier.classes_) != list(range(len(data.classes))):
         raise ModelError("training data is missing a category; every taxonomy id needs labelled examples")
-    arrays: dict[str, np.ndarray] = {"coef": np.asarray(classifier.coef_, dtype=np.float64),
-                                     "intercept": np.asarray(classifier.intercept_, dtype=np.float64)}
+    arrays: dict[str, np.ndarray] = {
+        "coef": np.asarray(classifier.coef_, dtype=np.float64),
+        "intercept": np.asarray(classifier.intercept_, dtype=np.float64),
+    }
     blocks = []
     for name, channel, analyzer in BLOCKS:
         vectorizer: TfidfVectorizer = features.named_transformers_[name]
@@ -279,32 +352,71 @@ def export(pipeline: Pipeline, settings: dict[str, Any], data: TrainingSet, taxo
             terms[column] = term
         arrays[f"{name}.terms"] = terms_blob(terms)
         arrays[f"{name}.idf"] = np.asarray(vectorizer.idf_, dtype=np.float64)
-        blocks.append({"name": name, "channel": channel, "analyzer": analyzer,
-                       "ngram_range": list(vectorizer.ngram_range), "min_df": MIN_DF, "sublinear_tf": True,
-                       "weight": float(features.transformer_weights[name]), "n_features": len(terms)})
+        blocks.append(
+            {
+                "name": name,
+                "channel": channel,
+                "analyzer": analyzer,
+                "ngram_range": list(vectorizer.ngram_range),
+                "min_df": MIN_DF,
+                "sublinear_tf": True,
+                "weight": float(features.transformer_weights[name]),
+                "n_features": len(terms),
+            }
+        )
     manifest = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "classes": data.classes,
         "agentpm_version": agentpm.__version__,
-        "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "scipy": scipy.__version__},
-        "taxonomy": {"name": taxonomy.name, "version": taxonomy.version, "sha256": taxonomy.sha256, "ids": taxonomy.ids},
-        "corpus": {"sha256": data.corpus_sha256, "incidents": data.files,
-                   "per_class": {name: int((data.labels == index).sum()) for index, name in enumerate(data.classes)}},
-        "features": {"channels": {"cause": "title, summary, root cause, contributing factors, fix, prevention, free prose",
-                                  "context": "impact, detection, timeline, lessons, action items, systems, tools, "
-                                             "other sections, code blocks"},
-                     "normalisation": "UUIDs, URLs, e-mails, IPs, timestamps, dates, hex ids, versions and numbers "
-                                      "replaced by placeholders; HTTP 4xx/5xx codes kept as status tokens",
-                     "blocks": blocks},
-        "classifier": {"type": "multinomial logistic regression, balanced class weights, temperature-scaled softmax",
-                       "C": float(settings["C"]), "temperature": classifier.temperature,
-                       "random_state": RANDOM_STATE},
-        "selection": {"method": f"stratified {CV_FOLDS}-fold cross-validation, macro-F1", "grid": {
-            key: [list(v) if isinstance(v, tuple) else v for v in values] for key, values in GRID.items()},
-            "chosen": settings, "results": search_results},
-        "thresholds": {"min_words": MIN_WORDS, "margin": MARGIN, "confidence": thresholds["confidence"],
-                       "target_precision": TARGET_PRECISION, "cv_coverage": thresholds["coverage"],
-                       "cv_precision": thresholds["precision"]},
+        "versions": {
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+        },
+        "taxonomy": {
+            "name": taxonomy.name,
+            "version": taxonomy.version,
+            "sha256": taxonomy.sha256,
+            "ids": taxonomy.ids,
+        },
+        "corpus": {
+            "sha256": data.corpus_sha256,
+            "incidents": data.files,
+            "per_class": {name: int((data.labels == index).sum()) for index, name in enumerate(data.classes)},
+        },
+        "features": {
+            "channels": {
+                "cause": "title, summary, root cause, contributing factors, fix, prevention, free prose",
+                "context": "impact, detection, timeline, lessons, action items, systems, tools, "
+                "other sections, code blocks",
+            },
+            "normalisation": "UUIDs, URLs, e-mails, IPs, timestamps, dates, hex ids, versions and numbers "
+            "replaced by placeholders; HTTP 4xx/5xx codes kept as status tokens",
+            "blocks": blocks,
+        },
+        "classifier": {
+            "type": "multinomial logistic regression, balanced class weights, temperature-scaled softmax",
+            "C": float(settings["C"]),
+            "temperature": classifier.temperature,
+            "random_state": RANDOM_STATE,
+        },
+        "selection": {
+            "method": f"stratified {CV_FOLDS}-fold cross-validation, macro-F1",
+            "grid": {
+                key: [list(v) if isinstance(v, tuple) else v for v in values] for key, values in GRID.items()
+            },
+            "chosen": settings,
+            "results": search_results,
+        },
+        "thresholds": {
+            "min_words": MIN_WORDS,
+            "margin": MARGIN,
+            "confidence": thresholds["confidence"],
+            "target_precision": TARGET_PRECISION,
+            "cv_coverage": thresholds["coverage"],
+            "cv_precision": thresholds["precision"],
+        },
         "cv": cv,
     }
     return manifest, arrays
@@ -317,8 +429,13 @@ def trained_at() -> str:
     return moment.replace(microsecond=0).isoformat()
 
 
-def train(corpus: Corpus, taxonomy: Taxonomy, output: Path, root: Optional[Path] = None,
-          progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+def train(
+    corpus: Corpus,
+    taxonomy: Taxonomy,
+    output: Path,
+    root: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Search, calibrate, fit and write a model folder; returns its manifest."""
     started = time.perf_counter()
     data = training_set(corpus, taxonomy, root)
@@ -328,9 +445,11 @@ def train(corpus: Corpus, taxonomy: Taxonomy, output: Path, root: Optional[Path]
     probabilities = softmax(found["oof_scores"] / temperature)
     thresholds = choose_threshold(probabilities, data.labels, data.words)
     predicted = np.argmax(probabilities, axis=1)
-    cv = {"macro_f1": round(float(f1_score(data.labels, predicted, average="macro")), 4),
-          "ece": round(expected_calibration_error(probabilities, data.labels), 4),
-          "folds": CV_FOLDS}
+    cv = {
+        "macro_f1": round(float(f1_score(data.labels, predicted, average="macro")), 4),
+        "ece": round(expected_calibration_error(probabilities, data.labels), 4),
+        "folds": CV_FOLDS,
+    }
     if progress:
         progress("fitting the final model on all labelled incidents")
     pipeline = build_pipeline(settings, temperature).fit(data.texts, data.labels)
@@ -347,20 +466,23 @@ def train(corpus: Corpus, taxonomy: Taxonomy, output: Path, root: Optional[Path]
 
 # -- evaluation ---------------------------------------------------------------------------
 
+
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
     """ECE of the top-class probability, equal-width bins."""
     top = probabilities.max(axis=1)
     correct = (np.argmax(probabilities, axis=1) == labels).astype(float)
     edges = np.linspace(0.0, 1.0, bins + 1)
     total = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in zip(edges[:-1], edges[1:], strict=False):
         inside = (top > low) & (top <= high) if low > 0 else (top >= low) & (top <= high)
         if inside.any():
             total += inside.mean() * abs(correct[inside].mean() - top[inside].mean())
     return float(total)
 
 
-def bootstrap_interval(labels: np.ndarray, predicted: np.ndarray, rounds: int = 1000, seed: int = RANDOM_STATE):
+def bootstrap_interval(
+    labels: np.ndarray, predicted: np.ndarray, rounds: int = 1000, seed: int = RANDOM_STATE
+):
     rng = np.random.default_rng(seed)
     n = len(labels)
     values = []
@@ -381,49 +503,83 @@ class Scores:
     per_class: dict[str, dict[str, float]]
     confusion: list[list[int]]
     kappa: float
-    ece: Optional[float]
+    ece: float | None
     coverage: float
-    precision_at_threshold: Optional[float]
+    precision_at_threshold: float | None
     n: int
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "n": self.n, "macro_f1": self.macro_f1, "macro_f1_95ci": list(self.interval),
-                "per_class": self.per_class, "confusion_matrix": self.confusion, "cohen_kappa": self.kappa,
-                "ece": self.ece, "coverage_at_threshold": self.coverage,
-                "precision_at_threshold": self.precision_at_threshold, **self.extra}
+        return {
+            "name": self.name,
+            "n": self.n,
+            "macro_f1": self.macro_f1,
+            "macro_f1_95ci": list(self.interval),
+            "per_class": self.per_class,
+            "confusion_matrix": self.confusion,
+            "cohen_kappa": self.kappa,
+            "ece": self.ece,
+            "coverage_at_threshold": self.coverage,
+            "precision_at_threshold": self.precision_at_threshold,
+            **self.extra,
+        }
 
 
-def score(name: str, labels: np.ndarray, probabilities: np.ndarray, labelled: np.ndarray, classes: list[str],
-          calibrated: bool = True, rounds: int = 1000) -> Scores:
+def score(
+    name: str,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    labelled: np.ndarray,
+    classes: list[str],
+    calibrated: bool = True,
+    rounds: int = 1000,
+) -> Scores:
     predicted = np.argmax(probabilities, axis=1)
     precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=list(range(len(classes))), zero_division=0)
-    per_class = {classes[i]: {"precision": round(float(precision[i]), 4), "recall": round(float(recall[i]), 4),
-                              "f1": round(float(f1[i]), 4), "support": int(support[i])} for i in range(len(classes))}
+        labels, predicted, labels=list(range(len(classes))), zero_division=0
+    )
+    per_class = {
+        classes[i]: {
+            "precision": round(float(precision[i]), 4),
+            "recall": round(float(recall[i]), 4),
+            "f1": round(float(f1[i]), 4),
+            "support": int(support[i]),
+        }
+        for i in range(len(classes))
+    }
     correct = predicted == labels
     return Scores(
-        name=name, n=len(labels),
-        macro_f1=round(float(f1_score(labels, predicted, average="macro", labels=list(range(len(classes))),
-                                      zero_division=0)), 4),
+        name=name,
+        n=len(labels),
+        macro_f1=round(
+            float(
+                f1_score(
+                    labels, predicted, average="macro", labels=list(range(len(classes))), zero_division=0
+                )
+            ),
+            4,
+        ),
         interval=bootstrap_interval(labels, predicted, rounds),
         per_class=per_class,
         confusion=confusion_matrix(labels, predicted, labels=list(range(len(classes)))).tolist(),
         kappa=round(float(cohen_kappa_score(labels, predicted)), 4),
         ece=round(expected_calibration_error(probabilities, labels), 4) if calibrated else None,
         coverage=round(float(labelled.mean()), 4),
-        precision_at_threshold=round(float(correct[labelled].mean()), 4) if labelled.any() else None)
+        precision_at_threshold=round(float(correct[labelled].mean()), 4) if labelled.any() else None,
+    )
 
 
 class KeywordBaseline:
     """Counts each category's own words from the taxonomy (name, description, scenarios,
     prevention, impact, labelling notes), weighted by how specific they are to it."""
 
-    STOP = set("""a about after again against all also an and any are as at be because been before being both but by
+    STOP = set(
+        """a about after again against all also an and any are as at be because been before being both but by
     can cannot could did do does doing down each even every few for from further had has have having how if in into is
     it its itself just more most no nor not of off on once only or other out over own same should so some such than that
     the their them then there these they this those through to too under until up very was we were what when where which
-    while who whom why will with would you your our us one two per label here instead even when whose""".split())
+    while who whom why will with would you your our us one two per label here instead even when whose""".split()
+    )
 
     def __init__(self, taxonomy: Taxonomy):
         import re
@@ -432,8 +588,16 @@ class KeywordBaseline:
         self._token = re.compile(r"[a-z][a-z-]{2,}")
         vocab: list[set[str]] = []
         for category in taxonomy.categories:
-            text = " ".join([category.name, category.description, category.typical_impact, *category.scenarios,
-                             *category.prevention, *category.labelling_notes]).lower()
+            text = " ".join(
+                [
+                    category.name,
+                    category.description,
+                    category.typical_impact,
+                    *category.scenarios,
+                    *category.prevention,
+                    *category.labelling_notes,
+                ]
+            ).lower()
             vocab.append({token for token in self._token.findall(text) if token not in self.STOP})
         spread: dict[str, int] = {}
         for words in vocab:
@@ -458,26 +622,45 @@ class KeywordBaseline:
         return shares, matched
 
 
-def _outer_fold(texts: np.ndarray, labels: np.ndarray, words: np.ndarray, settings: dict[str, Any],
-                train_index: np.ndarray, test_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _outer_fold(
+    texts: np.ndarray,
+    labels: np.ndarray,
+    words: np.ndarray,
+    settings: dict[str, Any],
+    train_index: np.ndarray,
+    test_index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """One evaluation fold: calibrate on an inner split of the training part, then predict the test part."""
     inner = StratifiedKFold(3, shuffle=True, random_state=RANDOM_STATE)
     inner_scores = np.zeros((len(train_index), len(np.unique(labels))))
     for inner_train, inner_test in inner.split(texts[train_index], labels[train_index]):
-        fitted = build_pipeline(settings).fit(texts[train_index][inner_train], labels[train_index][inner_train])
+        fitted = build_pipeline(settings).fit(
+            texts[train_index][inner_train], labels[train_index][inner_train]
+        )
         inner_scores[inner_test] = fitted.decision_function(texts[train_index][inner_test])
     temperature = fit_temperature(inner_scores, labels[train_index])
-    threshold = choose_threshold(softmax(inner_scores / temperature), labels[train_index], words[train_index])["confidence"]
+    threshold = choose_threshold(
+        softmax(inner_scores / temperature), labels[train_index], words[train_index]
+    )["confidence"]
     fitted = build_pipeline(settings, temperature).fit(texts[train_index], labels[train_index])
     probabilities = fitted.predict_proba(texts[test_index])
     ordered = np.sort(probabilities, axis=1)
-    labelled = ((ordered[:, -1] >= threshold) & (ordered[:, -1] - ordered[:, -2] >= MARGIN)
-                & (words[test_index] >= MIN_WORDS))
+    labelled = (
+        (ordered[:, -1] >= threshold)
+        & (ordered[:, -1] - ordered[:, -2] >= MARGIN)
+        & (words[test_index] >= MIN_WORDS)
+    )
     return probabilities, labelled
 
 
-def evaluate(corpus: Corpus, taxonomy: Taxonomy, model_path: Path, ood: Optional[Corpus] = None,
-             repeats: int = 3, progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+def evaluate(
+    corpus: Corpus,
+    taxonomy: Taxonomy,
+    model_path: Path,
+    ood: Corpus | None = None,
+    repeats: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Repeated stratified k-fold of the model's recorded settings, plus the keyword baseline and
     the out-of-distribution set. Temperature and threshold are refitted inside every fold."""
     model = load_model(model_path)
@@ -491,14 +674,24 @@ def evaluate(corpus: Corpus, taxonomy: Taxonomy, model_path: Path, ood: Optional
     per_repeat: list[float] = []
     repeat_probabilities = np.zeros((n, k))
     splits = list(splitter.split(data.texts, data.labels))
-    outcomes = _parallel([(_outer_fold, (data.texts, data.labels, data.words, settings, train_index, test_index))
-                          for train_index, test_index in splits], progress, "evaluation")
-    for number, ((_, test_index), (probabilities, labelled_now)) in enumerate(zip(splits, outcomes), 1):
+    outcomes = _parallel(
+        [
+            (_outer_fold, (data.texts, data.labels, data.words, settings, train_index, test_index))
+            for train_index, test_index in splits
+        ],
+        progress,
+        "evaluation",
+    )
+    for number, ((_, test_index), (probabilities, labelled_now)) in enumerate(
+        zip(splits, outcomes, strict=False), 1
+    ):
         summed[test_index] += probabilities
         repeat_probabilities[test_index] = probabilities
         labelled_votes[test_index] += labelled_now
         if number % CV_FOLDS == 0:
-            per_repeat.append(float(f1_score(data.labels, np.argmax(repeat_probabilities, axis=1), average="macro")))
+            per_repeat.append(
+                float(f1_score(data.labels, np.argmax(repeat_probabilities, axis=1), average="macro"))
+            )
     probabilities = summed / repeats
     labelled = labelled_votes / repeats >= 0.5
     model_scores = score("model (cross-validated)", data.labels, probabilities, labelled, data.classes)
@@ -507,24 +700,37 @@ def evaluate(corpus: Corpus, taxonomy: Taxonomy, model_path: Path, ood: Optional
     shares, matched = baseline.probabilities(list(map(tuple, data.texts)))
     baseline_scores = score("keyword baseline (taxonomy words)", data.labels, shares, matched, data.classes)
     result: dict[str, Any] = {
-        "model": {"path": str(model_path), "hash": model.hash, "settings": settings,
-                  "threshold": model.confidence_threshold, "temperature": model.temperature},
+        "model": {
+            "path": str(model_path),
+            "hash": model.hash,
+            "settings": settings,
+            "threshold": model.confidence_threshold,
+            "temperature": model.temperature,
+        },
         "method": f"{repeats}x repeated stratified {CV_FOLDS}-fold cross-validation; temperature and threshold "
-                  "refitted on an inner 3-fold split of each training fold; 95% interval by bootstrap over incidents",
-        "classes": data.classes, "cross_validated": model_scores.to_dict(), "keyword_baseline": baseline_scores.to_dict(),
+        "refitted on an inner 3-fold split of each training fold; 95% interval by bootstrap over incidents",
+        "classes": data.classes,
+        "cross_validated": model_scores.to_dict(),
+        "keyword_baseline": baseline_scores.to_dict(),
     }
     if ood is not None and len(ood.incidents):
         labelled_ood = [incident for incident in ood.incidents if incident.category in data.classes]
         texts = [channels(incident) for incident in labelled_ood]
         labels = np.array([data.classes.index(incident.category) for incident in labelled_ood])
         ood_probabilities = model.predict_texts(texts)
-        decided = np.array([model.decide(row, prose_word_count(incident))[0] is not None
-                            for row, incident in zip(ood_probabilities, labelled_ood)])
-        result["out_of_distribution"] = score("shipped model on held-out OOD reports", labels, ood_probabilities,
-                                              decided, data.classes).to_dict()
+        decided = np.array(
+            [
+                model.decide(row, prose_word_count(incident))[0] is not None
+                for row, incident in zip(ood_probabilities, labelled_ood, strict=False)
+            ]
+        )
+        result["out_of_distribution"] = score(
+            "shipped model on held-out OOD reports", labels, ood_probabilities, decided, data.classes
+        ).to_dict()
         ood_shares, ood_matched = baseline.probabilities(texts)
-        result["out_of_distribution_keyword_baseline"] = score("keyword baseline on OOD reports", labels, ood_shares,
-                                                               ood_matched, data.classes).to_dict()
+        result["out_of_distribution_keyword_baseline"] = score(
+            "keyword baseline on OOD reports", labels, ood_shares, ood_matched, data.classes
+        ).to_dict()
     return result
 
 
@@ -532,13 +738,17 @@ def training_summary(manifest: dict[str, Any], output: Path) -> str:
     """What `model train` prints when it is done."""
     chosen = manifest["selection"]["chosen"]
     thresholds = manifest["thresholds"]
-    return "\n".join([
+    settings = (
+        f"C={chosen['C']}, context weight={chosen['context_weight']}, "
+        f"char n-grams={tuple(chosen['char_ngram_range'])}"
+    )
+    lines = [
         f"wrote {output} (model {load_model(output).hash})",
-        f"  trained on {manifest['corpus']['incidents']} labelled incidents; chosen by {manifest['selection']['method']}: "
-        f"C={chosen['C']}, context weight={chosen['context_weight']}, char n-grams={tuple(chosen['char_ngram_range'])}",
+        f"  trained on {manifest['corpus']['incidents']} labelled incidents; "
+        f"chosen by {manifest['selection']['method']}: {settings}",
         f"  cross-validated macro-F1 {manifest['cv']['macro_f1']:.3f}, ECE {manifest['cv']['ece']:.3f}, "
         f"temperature {manifest['classifier']['temperature']:.3f}",
         f"  threshold {thresholds['confidence']:.2f}: labels {thresholds['cv_coverage']:.1%} of reports at "
         f"{thresholds['cv_precision']:.1%} precision (cross-validated)",
-    ]) + "\n"
-
+    ]
+    return "\n".join(lines) + "\n"

@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
 from agentpm.cli.app import FORCE_OPT, MODEL_OPT, PATHS_ARG, TAXONOMY_OPT, app, paths_or_corpus, settings
-from agentpm.cli.output import REPORT_FORMATS, TREND_FORMATS, Progress, choices, value, emit, format_option, note, report_problems
-
+from agentpm.cli.output import (
+    REPORT_FORMATS,
+    TREND_FORMATS,
+    Progress,
+    choices,
+    emit,
+    format_option,
+    note,
+    report_problems,
+    value,
+)
 
 LABELS = choices("auto", "human", "predicted")
 PERIODS = choices("quarter", "month", "year")
-LABELS_OPT = typer.Option(LABELS("auto"), "--labels",
-                          help="Which label counts: auto (human, else stored prediction, else the model now), "
-                               "human only, or predicted only.")
-NO_CACHE_OPT = typer.Option(False, "--no-cache", help="Do not read or write the parse cache "
-                            "(.agentpm-cache/ or $AGENTPM_CACHE_DIR).")
+LABELS_OPT = typer.Option(
+    LABELS("auto"),
+    "--labels",
+    help="Which label counts: auto (human, else stored prediction, else the model now), "
+    "human only, or predicted only.",
+)
+NO_CACHE_OPT = typer.Option(
+    False, "--no-cache", help="Do not read or write the parse cache (.agentpm-cache/ or $AGENTPM_CACHE_DIR)."
+)
 
 
-def labelled_records(paths: Optional[List[Path]], taxonomy: Optional[Path], model: Optional[Path], labels: Any,
-                     no_cache: bool) -> tuple[Any, Any, Any, Any]:
+def labelled_records(
+    paths: list[Path] | None, taxonomy: Path | None, model: Path | None, labels: Any, no_cache: bool
+) -> tuple[Any, Any, Any, Any]:
     """Read the records (through the cache) and give each its label, as --labels says."""
     from agentpm.analysis.trends import resolve_labels
     from agentpm.records.cache import ParseCache, cache_folder, load_records
@@ -32,11 +46,18 @@ def labelled_records(paths: Optional[List[Path]], taxonomy: Optional[Path], mode
     cache = ParseCache(None if no_cache else cache_folder(), warn=note)
     try:
         with Progress("reading", minimum=500) as reading:
-            records = load_records(paths_or_corpus(paths, chosen), taxonomy=loaded_taxonomy, cache=cache,
-                                   progress=reading)
+            records = load_records(
+                paths_or_corpus(paths, chosen), taxonomy=loaded_taxonomy, cache=cache, progress=reading
+            )
         with Progress("classifying", minimum=500) as classifying:
-            labelled, info = resolve_labels(records.records, value(labels), loaded_taxonomy, chosen.model, cache=cache,
-                                            progress=classifying)
+            labelled, info = resolve_labels(
+                records.records,
+                value(labels),
+                loaded_taxonomy,
+                chosen.model,
+                cache=cache,
+                progress=classifying,
+            )
     finally:
         cache.close()
     return labelled, info, records, loaded_taxonomy
@@ -44,16 +65,18 @@ def labelled_records(paths: Optional[List[Path]], taxonomy: Optional[Path], mode
 
 @app.command("trends")
 def trends_command(
-    paths: Optional[List[Path]] = PATHS_ARG,
+    paths: list[Path] | None = PATHS_ARG,
     by: PERIODS = typer.Option(PERIODS("quarter"), "--by", help="Period to count by."),
-    since: Optional[str] = typer.Option(None, "--since", help="First date or period to include (2025-07-01, 2025Q3).",
-                                        show_default=False),
-    until: Optional[str] = typer.Option(None, "--until", help="Last date or period to include (inclusive).",
-                                        show_default=False),
+    since: str | None = typer.Option(
+        None, "--since", help="First date or period to include (2025-07-01, 2025Q3).", show_default=False
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Last date or period to include (inclusive).", show_default=False
+    ),
     labels: LABELS = LABELS_OPT,
     output_format: TREND_FORMATS = format_option(TREND_FORMATS),
-    model: Optional[Path] = MODEL_OPT,
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
+    model: Path | None = MODEL_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
     no_cache: bool = NO_CACHE_OPT,
 ) -> None:
     """Count incidents per period and category: share with a 95 % Wilson interval, and the
@@ -72,8 +95,15 @@ def trends_command(
     labelled, info, records, loaded_taxonomy = labelled_records(paths, taxonomy, model, labels, no_cache)
     table = core.trend_table(labelled, loaded_taxonomy, value(by), since=start, until=end)
     summary = info.sentence(len(labelled))
-    emit(table.rows, output_format, core.TABLE_COLUMNS, title=summary, table_data=core.display_rows(table.rows),
-         csv_columns=core.CSV_COLUMNS, text=core.trends_markdown(table.rows, summary, value(by), value(labels)))
+    emit(
+        table.rows,
+        output_format,
+        core.TABLE_COLUMNS,
+        title=summary,
+        table_data=core.display_rows(table.rows),
+        csv_columns=core.CSV_COLUMNS,
+        text=core.trends_markdown(table.rows, summary, value(by), value(labels)),
+    )
     note(f"agentpm: {summary}")
     if table.undated:
         note(f"agentpm: {table.undated} incidents have no date and are not in any period")
@@ -83,20 +113,36 @@ def trends_command(
 
 @app.command("report")
 def report_command(
-    paths: Optional[List[Path]] = PATHS_ARG,
-    quarter: Optional[str] = typer.Option(None, "--quarter", "-q", help="Quarter to report, e.g. 2026Q1 "
-                                          "(default: the latest complete quarter in the data).", show_default=False),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Report date: decides which quarter is complete and "
-                                        "which action items are overdue (default: today, UTC).", show_default=False),
-    output_format: Optional[REPORT_FORMATS] = format_option(REPORT_FORMATS, default=None,
-                                                            help="Output format (default: from the -o suffix, else md)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file (Markdown: the charts are "
-                                          "written next to it as FILE-STEM-trend.svg and -severity.svg).",
-                                          show_default=False),
+    paths: list[Path] | None = PATHS_ARG,
+    quarter: str | None = typer.Option(
+        None,
+        "--quarter",
+        "-q",
+        help="Quarter to report, e.g. 2026Q1 (default: the latest complete quarter in the data).",
+        show_default=False,
+    ),
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Report date: decides which quarter is complete and "
+        "which action items are overdue (default: today, UTC).",
+        show_default=False,
+    ),
+    output_format: REPORT_FORMATS | None = format_option(
+        REPORT_FORMATS, default=None, help="Output format (default: from the -o suffix, else md)."
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Write to this file (Markdown: the charts are "
+        "written next to it as FILE-STEM-trend.svg and -severity.svg).",
+        show_default=False,
+    ),
     force: bool = FORCE_OPT,
     labels: LABELS = LABELS_OPT,
-    model: Optional[Path] = MODEL_OPT,
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
+    model: Path | None = MODEL_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
     no_cache: bool = NO_CACHE_OPT,
 ) -> None:
     """The quarterly frequency report: per category count, frequency with interval, typical
@@ -119,13 +165,22 @@ def report_command(
     if not force:
         core.refuse_existing(targets)
     labelled, info, records, loaded_taxonomy = labelled_records(paths, taxonomy, model, labels, no_cache)
-    report = core.build_report(labelled, info, loaded_taxonomy, chosen_quarter, report_date, records.files_read,
-                               len(records.problems), link=core.relative_linker(output.parent if output else Path(".")))
-    text = core.write_report(report, fmt, output, force, templates=settings(taxonomy=taxonomy, model=model).templates)
+    report = core.build_report(
+        labelled,
+        info,
+        loaded_taxonomy,
+        chosen_quarter,
+        report_date,
+        records.files_read,
+        len(records.problems),
+        link=core.relative_linker(output.parent if output else Path(".")),
+    )
+    text = core.write_report(
+        report, fmt, output, force, templates=settings(taxonomy=taxonomy, model=model).templates
+    )
     emit(report, "text", text=text or "")
     if output:
         note(f"wrote {output}" + (f" and {len(targets) - 1} charts beside it" if len(targets) > 1 else ""))
     note(f"agentpm: {report['quarter']}: {report['incidents']} incidents; " + info.sentence(len(labelled)))
     report_problems(records.problems)
     raise typer.Exit(records.exit_code)
-

@@ -12,7 +12,7 @@ import gc
 import os
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -48,8 +48,10 @@ class AgentPMGroup(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
             if os.environ.get("AGENTPM_DEBUG"):
                 raise
-            note(f"agentpm: internal error: {type(exc).__name__}: {exc} (set AGENTPM_DEBUG=1 for the traceback, "
-                 "and please report it)")
+            note(
+                f"agentpm: internal error: {type(exc).__name__}: {exc} (set AGENTPM_DEBUG=1 for the traceback, "
+                "and please report it)"
+            )
             raise typer.Exit(INTERNAL_ERROR) from None
 
 
@@ -58,14 +60,24 @@ _SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 def command_group(help: str) -> typer.Typer:
     # Plain click help: rich-rendered help costs ~70 ms of imports on every --help.
-    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None, context_settings=_SETTINGS,
-                       add_completion=False, pretty_exceptions_enable=False)
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings=_SETTINGS,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
 
 
 app = typer.Typer(
-    name="agentpm", cls=AgentPMGroup,
+    name="agentpm",
+    cls=AgentPMGroup,
     help="Post-mortems for AI-agent failures: classify, trend, report, scaffold and lint incident reports, offline.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings=_SETTINGS,
 )
 taxonomy_app = command_group("Show the failure taxonomy.")
@@ -73,12 +85,17 @@ app.add_typer(taxonomy_app, name="taxonomy")
 model_app = command_group("Train, evaluate and inspect the classifier.")
 app.add_typer(model_app, name="model")
 
-MODEL_OPT = typer.Option(None, "--model", help="Model folder (default: configured, else the shipped one).",
-                         show_default=False)
-PATHS_ARG = typer.Argument(None, help="Incident files or folders (searched recursively). Default: the configured corpus.",
-                           show_default=False)
-TAXONOMY_OPT = typer.Option(None, "--taxonomy", help="Taxonomy file (default: configured, else the shipped one).",
-                            show_default=False)
+MODEL_OPT = typer.Option(
+    None, "--model", help="Model folder (default: configured, else the shipped one).", show_default=False
+)
+PATHS_ARG = typer.Argument(
+    None,
+    help="Incident files or folders (searched recursively). Default: the configured corpus.",
+    show_default=False,
+)
+TAXONOMY_OPT = typer.Option(
+    None, "--taxonomy", help="Taxonomy file (default: configured, else the shipped one).", show_default=False
+)
 FORCE_OPT = typer.Option(False, "--force", help="Replace the output if it exists.")
 
 
@@ -88,17 +105,19 @@ def settings(**overrides: Any) -> Any:
     return load_settings(overrides)
 
 
-def paths_or_corpus(paths: Optional[List[Path]], chosen: Any) -> List[Path]:
+def paths_or_corpus(paths: list[Path] | None, chosen: Any) -> list[Path]:
     """The paths given, else the configured corpus (which must exist)."""
     if paths:
         return list(paths)
     if not Path(chosen.corpus).exists():
-        raise UsageError(f"no paths given and the configured corpus {chosen.corpus} does not exist "
-                         f"(set by {chosen.origin.get('corpus', 'default')}); pass files or folders")
+        raise UsageError(
+            f"no paths given and the configured corpus {chosen.corpus} does not exist "
+            f"(set by {chosen.origin.get('corpus', 'default')}); pass files or folders"
+        )
     return [Path(chosen.corpus)]
 
 
-def load(paths: Optional[List[Path]], taxonomy: Optional[Path], **overrides: Any) -> tuple[Any, Any, Any]:
+def load(paths: list[Path] | None, taxonomy: Path | None, **overrides: Any) -> tuple[Any, Any, Any]:
     """Settings, taxonomy and corpus for a command that reads incident files."""
     from agentpm.records.corpus import load_corpus
     from agentpm.taxonomy import load_taxonomy
@@ -118,7 +137,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """Post-mortems for AI-agent failures: classify, trend, report, scaffold and lint incident reports, offline."""
 

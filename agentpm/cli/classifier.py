@@ -3,23 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from agentpm.cli.app import MODEL_OPT, PATHS_ARG, TAXONOMY_OPT, app, load, model_app, paths_or_corpus, settings
-from agentpm.cli.output import LIST_FORMATS, SHOW_FORMATS, value, Progress, StepProgress, emit, emit_table, format_option, note, report_problems
-
+from agentpm.cli.app import (
+    MODEL_OPT,
+    PATHS_ARG,
+    TAXONOMY_OPT,
+    app,
+    load,
+    model_app,
+    paths_or_corpus,
+    settings,
+)
+from agentpm.cli.output import (
+    LIST_FORMATS,
+    SHOW_FORMATS,
+    Progress,
+    StepProgress,
+    emit,
+    emit_table,
+    format_option,
+    note,
+    report_problems,
+)
 
 
 @app.command("classify")
 def classify_command(
-    paths: Optional[List[Path]] = PATHS_ARG,
-    explain: bool = typer.Option(False, "--explain", help="Add the terms that drove the decision (and the runner-up's)."),
-    write: bool = typer.Option(False, "--write", help="Store each result in the file's `prediction` field (nothing else changes)."),
+    paths: list[Path] | None = PATHS_ARG,
+    explain: bool = typer.Option(
+        False, "--explain", help="Add the terms that drove the decision (and the runner-up's)."
+    ),
+    write: bool = typer.Option(
+        False, "--write", help="Store each result in the file's `prediction` field (nothing else changes)."
+    ),
     output_format: LIST_FORMATS = format_option(LIST_FORMATS),
-    model: Optional[Path] = MODEL_OPT,
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
+    model: Path | None = MODEL_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
 ) -> None:
     """Classify incidents into the taxonomy's categories, with calibrated confidence.
 
@@ -37,12 +58,19 @@ def classify_command(
     loaded_taxonomy = load_taxonomy(chosen.taxonomy)
     predictor = core.model_for(chosen.model, loaded_taxonomy)
     with Progress("classifying") as progress:
-        corpus, predictions = core.load_and_classify(paths_or_corpus(paths, chosen), loaded_taxonomy, predictor,
-                                                     explain=explain, progress=progress)
+        corpus, predictions = core.load_and_classify(
+            paths_or_corpus(paths, chosen), loaded_taxonomy, predictor, explain=explain, progress=progress
+        )
     rows = core.result_rows(corpus.incidents, predictions)
-    emit(rows, output_format, core.TABLE_COLUMNS + ([core.EXPLAIN_COLUMN] if explain else []),
-         title=core.table_title(rows, predictor), table_data=core.table_rows(rows, explain),
-         csv_data=core.csv_rows(rows), csv_columns=core.csv_columns(predictor.classes))
+    emit(
+        rows,
+        output_format,
+        core.TABLE_COLUMNS + ([core.EXPLAIN_COLUMN] if explain else []),
+        title=core.table_title(rows, predictor),
+        table_data=core.table_rows(rows, explain),
+        csv_data=core.csv_rows(rows),
+        csv_columns=core.csv_columns(predictor.classes),
+    )
     problems = list(corpus.problems)
     if write:
         written, refused = core.write_predictions(corpus.incidents, predictions, predictor)
@@ -54,9 +82,11 @@ def classify_command(
 
 @model_app.command("train")
 def model_train(
-    corpus_path: Optional[Path] = typer.Option(None, "--corpus", help="Labelled corpus (default: configured)."),
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
-    output: Path = typer.Option(Path("agentpm-model"), "--output", "-o", help="Folder to write the model to."),
+    corpus_path: Path | None = typer.Option(None, "--corpus", help="Labelled corpus (default: configured)."),
+    taxonomy: Path | None = TAXONOMY_OPT,
+    output: Path = typer.Option(
+        Path("agentpm-model"), "--output", "-o", help="Folder to write the model to."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing model folder at OUTPUT."),
 ) -> None:
     """Train the classifier on a labelled corpus and write a weights-only model folder.
@@ -70,7 +100,9 @@ def model_train(
     from agentpm.errors import WriteError
 
     if output.exists() and not force:
-        raise WriteError(f"{output}: already exists; pass --force to replace the model there, or choose another -o")
+        raise WriteError(
+            f"{output}: already exists; pass --force to replace the model there, or choose another -o"
+        )
     corpus, loaded_taxonomy, _ = load([corpus_path] if corpus_path else None, taxonomy)
     report_problems(corpus.problems)
     from agentpm.classifier.training import train, training_summary
@@ -82,7 +114,7 @@ def model_train(
 
 @model_app.command("info")
 def model_info(
-    model: Optional[Path] = MODEL_OPT,
+    model: Path | None = MODEL_OPT,
     output_format: SHOW_FORMATS = format_option(SHOW_FORMATS),
 ) -> None:
     """Show where a model came from: versions, taxonomy, corpus, settings, thresholds, scores.
@@ -93,18 +125,28 @@ def model_info(
     from agentpm.classifier.predictor import load_model
 
     info = load_model(settings(model=model).model).provenance()
-    emit(info, output_format, [("key", ""), ("value", "")], title="model provenance", table_data=provenance_rows(info))
+    emit(
+        info,
+        output_format,
+        [("key", ""), ("value", "")],
+        title="model provenance",
+        table_data=provenance_rows(info),
+    )
 
 
 @model_app.command("eval")
 def model_eval(
-    corpus_path: Optional[Path] = typer.Option(None, "--corpus", help="Labelled corpus (default: configured)."),
-    model: Optional[Path] = MODEL_OPT,
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
-    ood: Optional[Path] = typer.Option(None, "--ood", help="Held-out reports in another register, never trained on."),
+    corpus_path: Path | None = typer.Option(None, "--corpus", help="Labelled corpus (default: configured)."),
+    model: Path | None = MODEL_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
+    ood: Path | None = typer.Option(
+        None, "--ood", help="Held-out reports in another register, never trained on."
+    ),
     repeats: int = typer.Option(3, "--repeats", min=1, max=20, help="Repeats of the grouped 5-fold split."),
     output_format: SHOW_FORMATS = format_option(SHOW_FORMATS),
-    card: Optional[Path] = typer.Option(Path("reports/model-card.md"), "--card", help="Where to write the model card."),
+    card: Path | None = typer.Option(
+        Path("reports/model-card.md"), "--card", help="Where to write the model card."
+    ),
     no_card: bool = typer.Option(False, "--no-card", help="Do not write a model card."),
     force: bool = typer.Option(False, "--force", help="Replace an existing model card."),
 ) -> None:
@@ -124,7 +166,9 @@ def model_eval(
     ood_corpus = load_corpus([ood], taxonomy=loaded_taxonomy) if ood is not None else None
     report_problems(corpus.problems + (ood_corpus.problems if ood_corpus else []))
     with StepProgress("evaluating") as progress:
-        result = evaluate(corpus, loaded_taxonomy, chosen.model, ood=ood_corpus, repeats=repeats, progress=progress)
+        result = evaluate(
+            corpus, loaded_taxonomy, chosen.model, ood=ood_corpus, repeats=repeats, progress=progress
+        )
     if written_card:
         write_model_card(result, written_card, force)
         note(f"wrote {written_card}")

@@ -11,16 +11,17 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from enum import Enum
-from functools import lru_cache
-from typing import Any, Iterable, Optional, Sequence
+from functools import cache
+from typing import Any
 
 import typer
 
 Columns = Sequence[tuple[str, str]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def choices(*values: str) -> type[Enum]:
     """One enum per set of values (the same set gives the same class): typer's way to a choice."""
     return Enum("Choice_" + "_".join(values), {value: value for value in values}, type=str)  # type: ignore[return-value]
@@ -40,13 +41,20 @@ REPORT_FORMATS = formats("md", "html", "json")
 DRAFT_FORMATS = formats("md", "yaml")
 
 
-def format_option(formats_enum: type[Enum], default: Optional[str] = "table", help: str = "Output format.") -> Any:
+def format_option(
+    formats_enum: type[Enum], default: str | None = "table", help: str = "Output format."
+) -> Any:
     """The one --format/-f option definition."""
-    return typer.Option(formats_enum(default) if default else None, "--format", "-f", help=help,
-                        show_default=default is not None)
+    return typer.Option(
+        formats_enum(default) if default else None,
+        "--format",
+        "-f",
+        help=help,
+        show_default=default is not None,
+    )
 
 
-def value(choice: Any) -> Optional[str]:
+def value(choice: Any) -> str | None:
     """The plain string of an enum choice (None stays None)."""
     return None if choice is None else getattr(choice, "value", choice)
 
@@ -83,12 +91,16 @@ def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: ";".join(map(str, value)) if isinstance(value, list) else value
-                         for key, value in row.items()})
+        writer.writerow(
+            {
+                key: ";".join(map(str, value)) if isinstance(value, list) else value
+                for key, value in row.items()
+            }
+        )
     sys.stdout.write(buffer.getvalue())
 
 
-def emit_table(rows: Sequence[dict[str, Any]], columns: Columns, title: Optional[str] = None) -> None:
+def emit_table(rows: Sequence[dict[str, Any]], columns: Columns, title: str | None = None) -> None:
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, header_style="bold")
@@ -115,9 +127,16 @@ def emit_markdown(text: str) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def emit(data: Any, fmt: str, columns: Columns = (), title: Optional[str] = None,
-         csv_data: Optional[Sequence[dict[str, Any]]] = None, csv_columns: Optional[Sequence[str]] = None,
-         table_data: Optional[Sequence[dict[str, Any]]] = None, text: Optional[str] = None) -> None:
+def emit(
+    data: Any,
+    fmt: str,
+    columns: Columns = (),
+    title: str | None = None,
+    csv_data: Sequence[dict[str, Any]] | None = None,
+    csv_columns: Sequence[str] | None = None,
+    table_data: Sequence[dict[str, Any]] | None = None,
+    text: str | None = None,
+) -> None:
     """Write DATA in FMT: json (the data as is); csv and table (rows, each with its own view
     when given); markdown (TEXT, rendered on a terminal); any other format writes TEXT as is."""
     fmt = value(fmt)
@@ -146,7 +165,7 @@ class Progress:
         self.bar: Any = None
         self.checked = False
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __call__(self, done: int, total: int) -> None:
@@ -176,10 +195,10 @@ class StepProgress:
         self.bar: Any = None
         self.task: Any = None
 
-    def __enter__(self) -> "StepProgress":
+    def __enter__(self) -> StepProgress:
         return self
 
-    def __call__(self, message: str, done: Optional[int] = None, total: Optional[int] = None) -> None:
+    def __call__(self, message: str, done: int | None = None, total: int | None = None) -> None:
         if done is None or total is None or not sys.stderr.isatty():
             note(f"agentpm: {message}")
             return
@@ -188,8 +207,13 @@ class StepProgress:
             from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
             from rich.progress import Progress as RichProgress
 
-            self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
-                                    console=Console(stderr=True), transient=True)
+            self.bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.task = self.bar.add_task(self.label, total=total)
             self.bar.start()
         self.bar.update(self.task, completed=done, total=total, description=f"{self.label}: {message}")

@@ -3,28 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from agentpm.cli.app import PATHS_ARG, TAXONOMY_OPT, app, paths_or_corpus, settings
-from agentpm.cli.output import DRAFT_FORMATS, SHOW_FORMATS, choices, value, emit, emit_table, format_option, note, report_problems
-
+from agentpm.cli.output import (
+    DRAFT_FORMATS,
+    SHOW_FORMATS,
+    choices,
+    emit,
+    emit_table,
+    format_option,
+    note,
+    report_problems,
+    value,
+)
 
 FAIL_ON = choices("warning", "error")
 
 
 @app.command("new")
 def new(
-    title: str = typer.Argument(..., help="The incident's title, in plain words (becomes the file name's slug)."),
-    category: Optional[str] = typer.Option(None, "--category", "-c",
-                                           help="Taxonomy id; adds its prevention checklist and what to record."),
-    severity: Optional[str] = typer.Option(None, "--severity", "-s", help="SEV1 (worst) to SEV4."),
-    day: Optional[str] = typer.Option(None, "--date", help="Start date YYYY-MM-DD (default: today, UTC)."),
-    folder: Optional[Path] = typer.Option(None, "--dir", "-d", help="Folder to create it in (default: the corpus).",
-                                          show_default=False),
-    draft_format: DRAFT_FORMATS = format_option(DRAFT_FORMATS, default="md", help="md (front matter) or yaml."),
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
+    title: str = typer.Argument(
+        ..., help="The incident's title, in plain words (becomes the file name's slug)."
+    ),
+    category: str | None = typer.Option(
+        None, "--category", "-c", help="Taxonomy id; adds its prevention checklist and what to record."
+    ),
+    severity: str | None = typer.Option(None, "--severity", "-s", help="SEV1 (worst) to SEV4."),
+    day: str | None = typer.Option(None, "--date", help="Start date YYYY-MM-DD (default: today, UTC)."),
+    folder: Path | None = typer.Option(
+        None, "--dir", "-d", help="Folder to create it in (default: the corpus).", show_default=False
+    ),
+    draft_format: DRAFT_FORMATS = format_option(
+        DRAFT_FORMATS, default="md", help="md (front matter) or yaml."
+    ),
+    taxonomy: Path | None = TAXONOMY_OPT,
 ) -> None:
     """Start a blameless post-mortem: write YYYY-MM-DD-<slug>.md with every section and print its path.
 
@@ -39,22 +53,37 @@ def new(
 
     chosen = settings(taxonomy=taxonomy)
     target = folder if folder is not None else Path(chosen.corpus)
-    draft = create_draft(title, target, load_taxonomy(chosen.taxonomy), category_id=category, severity=severity,
-                         day=day, output_format=value(draft_format), templates=chosen.templates)
+    draft = create_draft(
+        title,
+        target,
+        load_taxonomy(chosen.taxonomy),
+        category_id=category,
+        severity=severity,
+        day=day,
+        output_format=value(draft_format),
+        templates=chosen.templates,
+    )
     emit(None, "text", text=f"{draft.path}\n")
     note(f"agentpm: created {draft.id}; fill in each section, then run `agentpm lint {draft.path}`")
 
 
 @app.command("lint")
 def lint(
-    paths: Optional[List[Path]] = PATHS_ARG,
+    paths: list[Path] | None = PATHS_ARG,
     output_format: SHOW_FORMATS = format_option(SHOW_FORMATS),
-    select: Optional[List[str]] = typer.Option(None, "--select", help="Only these rules (ids or names, comma-separated)."),
-    ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Skip these rules (ids or names, comma-separated)."),
-    fail_on: FAIL_ON = typer.Option(FAIL_ON("warning"), "--fail-on",
-                                help="Lowest severity that makes the exit code 1 (error: warnings only print)."),
+    select: list[str] | None = typer.Option(
+        None, "--select", help="Only these rules (ids or names, comma-separated)."
+    ),
+    ignore: list[str] | None = typer.Option(
+        None, "--ignore", help="Skip these rules (ids or names, comma-separated)."
+    ),
+    fail_on: FAIL_ON = typer.Option(
+        FAIL_ON("warning"),
+        "--fail-on",
+        help="Lowest severity that makes the exit code 1 (error: warnings only print).",
+    ),
     rules: bool = typer.Option(False, "--rules", help="List the rules (id, severity, name, why) and exit."),
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
 ) -> None:
     """Check post-mortems for completeness and blameless language.
 
@@ -75,8 +104,12 @@ def lint(
     from agentpm.taxonomy import load_taxonomy
 
     chosen = settings(taxonomy=taxonomy)
-    result = core.lint_paths(paths_or_corpus(paths, chosen), load_taxonomy(chosen.taxonomy),
-                             select=core.rule_ids(select) or None, ignore=core.rule_ids(ignore) or None)
+    result = core.lint_paths(
+        paths_or_corpus(paths, chosen),
+        load_taxonomy(chosen.taxonomy),
+        select=core.rule_ids(select) or None,
+        ignore=core.rule_ids(ignore) or None,
+    )
     shown = "text" if output_format == "table" else output_format
     emit([finding.to_dict() for finding in result.findings], shown, text=result.text())
     note(f"{result.files_checked} files checked: {result.errors} errors, {result.warnings} warnings")
@@ -87,9 +120,11 @@ def lint(
 def similar(
     path: Path = typer.Argument(..., help="The incident to compare (a file)."),
     top: int = typer.Option(5, "--top", "-n", min=1, max=100, help="How many similar incidents to show."),
-    corpus_path: Optional[Path] = typer.Option(None, "--corpus", help="Past incidents (default: the configured corpus)."),
+    corpus_path: Path | None = typer.Option(
+        None, "--corpus", help="Past incidents (default: the configured corpus)."
+    ),
     output_format: SHOW_FORMATS = format_option(SHOW_FORMATS),
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
 ) -> None:
     """Find the most similar past incidents and their unfinished action items.
 
@@ -104,11 +139,18 @@ def similar(
     from agentpm.taxonomy import load_taxonomy
 
     chosen = settings(taxonomy=taxonomy)
-    corpus = load_corpus(paths_or_corpus([corpus_path] if corpus_path else None, chosen),
-                         taxonomy=load_taxonomy(chosen.taxonomy))
+    corpus = load_corpus(
+        paths_or_corpus([corpus_path] if corpus_path else None, chosen),
+        taxonomy=load_taxonomy(chosen.taxonomy),
+    )
     matches = core.find_similar(core.load_query(path), corpus.incidents, top=top)
-    emit([match.to_dict() for match in matches], output_format, core.MATCH_COLUMNS,
-         title=f"incidents most like {path}", table_data=core.match_rows(matches))
+    emit(
+        [match.to_dict() for match in matches],
+        output_format,
+        core.MATCH_COLUMNS,
+        title=f"incidents most like {path}",
+        table_data=core.match_rows(matches),
+    )
     if output_format == "table":
         items = core.open_item_rows(matches)
         if items:

@@ -4,25 +4,47 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from agentpm.cli.app import FORCE_OPT, PATHS_ARG, TAXONOMY_OPT, app, load, settings, taxonomy_app
-from agentpm.cli.output import LIST_FORMATS, TAXONOMY_FORMATS, value, emit, format_option, note, report_problems
+from agentpm.cli.output import (
+    LIST_FORMATS,
+    TAXONOMY_FORMATS,
+    emit,
+    format_option,
+    note,
+    report_problems,
+)
 
-
-LIST_COLUMNS = [("id", "ID"), ("date", "Date"), ("severity", "Sev"), ("category", "Category"),
-                ("title", "Title"), ("path", "Path")]
-LIST_CSV = ["path", "id", "title", "date", "severity", "status", "category", "secondary", "predicted", "format"]
+LIST_COLUMNS = [
+    ("id", "ID"),
+    ("date", "Date"),
+    ("severity", "Sev"),
+    ("category", "Category"),
+    ("title", "Title"),
+    ("path", "Path"),
+]
+LIST_CSV = [
+    "path",
+    "id",
+    "title",
+    "date",
+    "severity",
+    "status",
+    "category",
+    "secondary",
+    "predicted",
+    "format",
+]
 PROBLEM_CSV = ["path", "line", "kind", "field", "message"]
 
 
 @app.command()
 def validate(
-    paths: Optional[List[Path]] = PATHS_ARG,
+    paths: list[Path] | None = PATHS_ARG,
     output_format: LIST_FORMATS = format_option(LIST_FORMATS),
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
 ) -> None:
     """Parse incident files and report every problem as file:line: message.
 
@@ -35,17 +57,22 @@ def validate(
     problems = corpus.sorted_problems()
     # The table form is the compiler-style list of problems, one per line.
     shown = "text" if output_format == "table" else output_format
-    emit(corpus.validation_results(), shown, csv_data=[problem.to_dict() for problem in problems],
-         csv_columns=PROBLEM_CSV, text="".join(f"{problem}\n" for problem in problems))
+    emit(
+        corpus.validation_results(),
+        shown,
+        csv_data=[problem.to_dict() for problem in problems],
+        csv_columns=PROBLEM_CSV,
+        text="".join(f"{problem}\n" for problem in problems),
+    )
     note(corpus.validation_summary())
     raise typer.Exit(corpus.exit_code)
 
 
 @app.command("list")
 def list_incidents(
-    paths: Optional[List[Path]] = PATHS_ARG,
+    paths: list[Path] | None = PATHS_ARG,
     output_format: LIST_FORMATS = format_option(LIST_FORMATS),
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
 ) -> None:
     """List incidents, one row each: id, date, severity, category, title, path.
 
@@ -62,7 +89,7 @@ def list_incidents(
 
 @app.command()
 def schema(
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     force: bool = FORCE_OPT,
 ) -> None:
     """Print the JSON Schema of an incident record, for editors that validate front matter.
@@ -82,9 +109,9 @@ def schema(
 
 @taxonomy_app.command("show")
 def taxonomy_show(
-    category_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Show only this category."),
+    category_id: str | None = typer.Argument(None, metavar="[ID]", help="Show only this category."),
     output_format: TAXONOMY_FORMATS = format_option(TAXONOMY_FORMATS),
-    taxonomy: Optional[Path] = TAXONOMY_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
 ) -> None:
     """Show the failure taxonomy, or one category with its guidance and crosswalk.
 
@@ -101,6 +128,15 @@ def taxonomy_show(
     elif output_format == "table" and category_id:
         emit(payload, "markdown", text=category_markdown(loaded.get(category_id)))
     else:
-        emit(payload, output_format, [("id", "ID"), ("name", "Name"), ("typical_impact", "Typical impact"),
-                                      ("crosswalk", "Crosswalk")],
-             title=f"{loaded.name} v{loaded.version}", table_data=loaded.summary_rows())
+        emit(
+            payload,
+            output_format,
+            [
+                ("id", "ID"),
+                ("name", "Name"),
+                ("typical_impact", "Typical impact"),
+                ("crosswalk", "Crosswalk"),
+            ],
+            title=f"{loaded.name} v{loaded.version}",
+            table_data=loaded.summary_rows(),
+        )

@@ -1,1 +1,1 @@
-"""postmortem"""
+"""Post-mortem tools, on records: scaffolding new post-mortems and linting them."""

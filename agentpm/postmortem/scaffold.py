@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from agentpm.errors import InputError, UsageError, WriteError
 from agentpm.records.incident import SEVERITIES
@@ -34,8 +34,12 @@ _ID_SCAN_BYTES = 4096
 def clean_title(title: str) -> str:
     """The title with control, format and line/paragraph-separator characters removed and
     whitespace collapsed: safe as a Markdown heading and as a YAML scalar."""
-    kept = "".join(" " if unicodedata.category(char) in ("Zl", "Zp") or char in "\t\n\r"
-                   else ("" if unicodedata.category(char).startswith("C") else char) for char in title)
+    kept = "".join(
+        " "
+        if unicodedata.category(char) in ("Zl", "Zp") or char in "\t\n\r"
+        else ("" if unicodedata.category(char).startswith("C") else char)
+        for char in title
+    )
     cleaned = " ".join(kept.split())
     if not cleaned:
         raise UsageError("the title is empty once control characters are removed; give the incident a title")
@@ -53,22 +57,24 @@ def slugify(title: str, limit: int = MAX_SLUG) -> str:
     if len(slug) > limit:
         cut = slug[:limit]
         if slug[limit] != "-" and "-" in cut:
-            cut = cut[:cut.rfind("-")]  # do not end on half a word
+            cut = cut[: cut.rfind("-")]  # do not end on half a word
         slug = cut.strip("-")
     return slug
 
 
-def parse_day(value: Optional[str], option: str = "--date") -> date:
+def parse_day(value: str | None, option: str = "--date") -> date:
     """A day given on the command line (``--date``, ``--as-of``): YYYY-MM-DD, default today in UTC."""
     if value is None:
         return datetime.now(timezone.utc).date()
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise UsageError(f"{option}: {value!r} is not a calendar date; use YYYY-MM-DD, e.g. 2026-03-02") from None
+        raise UsageError(
+            f"{option}: {value!r} is not a calendar date; use YYYY-MM-DD, e.g. 2026-03-02"
+        ) from None
 
 
-def normalise_severity(value: Optional[str]) -> Optional[str]:
+def normalise_severity(value: str | None) -> str | None:
     if value is None:
         return None
     compact = value.strip().upper().replace(" ", "").replace("-", "")
@@ -91,7 +97,9 @@ def existing_ids(folder: Path) -> set[str]:
                 head = stream.read(_ID_SCAN_BYTES).decode("utf-8", "ignore")
         except OSError:
             continue  # an unreadable file has no id to collide with; `agentpm validate` reports it
-        found.update(match.group(1).strip() for pattern in (_YAML_ID, _JSON_ID) for match in pattern.finditer(head))
+        found.update(
+            match.group(1).strip() for pattern in (_YAML_ID, _JSON_ID) for match in pattern.finditer(head)
+        )
     return found
 
 
@@ -127,8 +135,9 @@ class Draft:
     text: str
 
 
-def build_context(title: str, incident_id: str, day: date, severity: Optional[str],
-                  category_id: Optional[str], taxonomy: Taxonomy) -> dict[str, Any]:
+def build_context(
+    title: str, incident_id: str, day: date, severity: str | None, category_id: str | None, taxonomy: Taxonomy
+) -> dict[str, Any]:
     """Everything a post-mortem template may use; every key is always present (StrictUndefined)."""
     category = taxonomy.get(category_id) if category_id else None
     return {
@@ -139,7 +148,9 @@ def build_context(title: str, incident_id: str, day: date, severity: Optional[st
         "date": day.isoformat(),
         "severity": severity,
         "status": "draft",
-        "category": None if category is None else {
+        "category": None
+        if category is None
+        else {
             "id": category.id,
             "name": category.name,
             "description": " ".join(category.description.split()),
@@ -149,14 +160,22 @@ def build_context(title: str, incident_id: str, day: date, severity: Optional[st
     }
 
 
-def create_draft(title: str, folder: Path, taxonomy: Taxonomy, *, category_id: Optional[str] = None,
-                 severity: Optional[str] = None, day: Optional[str] = None, output_format: str = "md",
-                 templates: Optional[Path] = None) -> Draft:
+def create_draft(
+    title: str,
+    folder: Path,
+    taxonomy: Taxonomy,
+    *,
+    category_id: str | None = None,
+    severity: str | None = None,
+    day: str | None = None,
+    output_format: str = "md",
+    templates: Path | None = None,
+) -> Draft:
     """Render a new post-mortem draft and write it, never over an existing file."""
     from jinja2 import TemplateError
 
-    from agentpm.templating import render
     from agentpm.records.writing import write_new_file
+    from agentpm.templating import render
 
     if output_format not in TEMPLATES:
         raise UsageError(f"--format: {output_format!r} is not supported; use md or yaml")
@@ -164,24 +183,40 @@ def create_draft(title: str, folder: Path, taxonomy: Taxonomy, *, category_id: O
     when = parse_day(day)
     sev = normalise_severity(severity)
     if category_id is not None and category_id not in taxonomy:
-        raise UsageError(f"--category: unknown category {category_id!r}; known ids: {', '.join(taxonomy.ids)}")
+        raise UsageError(
+            f"--category: unknown category {category_id!r}; known ids: {', '.join(taxonomy.ids)}"
+        )
     incident_id = next_id(when, existing_ids(folder))
     # A title with no Latin letters or digits still gets a unique, readable name: its id.
     slug = slugify(shown_title) or incident_id.lower()
     path = target_path(folder, when, slug, output_format)
     if path.exists():
-        raise WriteError(f"{path}: already exists; agentpm new never overwrites a file. Edit that file, or use "
-                         "another title or --date")
+        raise WriteError(
+            f"{path}: already exists; agentpm new never overwrites a file. Edit that file, or use "
+            "another title or --date"
+        )
     context = build_context(shown_title, incident_id, when, sev, category_id, taxonomy)
     try:
         text = render(TEMPLATES[output_format], context, templates)
     except TemplateError as exc:
         # A user's template folder may hold a broken or sandbox-violating template.
         where = Path(templates) / TEMPLATES[output_format] if templates else TEMPLATES[output_format]
-        raise InputError(f"{where}: cannot render the post-mortem template: {type(exc).__name__}: {exc}") from None
+        raise InputError(
+            f"{where}: cannot render the post-mortem template: {type(exc).__name__}: {exc}"
+        ) from None
     write_new_file(path, text)
     return Draft(path, incident_id, text)
 
 
-__all__ = ["Draft", "create_draft", "slugify", "clean_title", "next_id", "existing_ids", "target_path",
-           "parse_day", "build_context", "MAX_SLUG"]
+__all__ = [
+    "Draft",
+    "create_draft",
+    "slugify",
+    "clean_title",
+    "next_id",
+    "existing_ids",
+    "target_path",
+    "parse_day",
+    "build_context",
+    "MAX_SLUG",
+]

@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple
 
 from agentpm import __version__
+from agentpm.parallel import map_in_order
 from agentpm.records.corpus import CorpusChecks, discover
 from agentpm.records.incident import Incident, as_utc
-from agentpm.parallel import map_in_order
 from agentpm.records.parsing import Problem, exit_code_for, parse_file
 from agentpm.taxonomy import Taxonomy
 
@@ -34,14 +35,14 @@ PARALLEL_MINIMUM = 2000
 
 
 class StoredLabel(NamedTuple):
-    category: Optional[str]
+    category: str | None
 
 
 @dataclass
 class ActionRow:
     title: str
-    owner: Optional[str]
-    due: Optional[str]  # YYYY-MM-DD, the date as written (ActionItem.is_overdue ignores the time)
+    owner: str | None
+    due: str | None  # YYYY-MM-DD, the date as written (ActionItem.is_overdue ignores the time)
     status: str
 
     def is_overdue(self, today: date) -> bool:
@@ -57,31 +58,43 @@ class Record:
     size: int
     mtime_ns: int
     title: str
-    id: Optional[str] = None
-    date: Optional[str] = None
-    start: Optional[datetime] = None  # the incident start as a UTC instant
-    ttd: Optional[float] = None  # seconds from start to detection
-    ttr: Optional[float] = None  # seconds from start to resolution
-    severity: Optional[str] = None
-    category: Optional[str] = None
+    id: str | None = None
+    date: str | None = None
+    start: datetime | None = None  # the incident start as a UTC instant
+    ttd: float | None = None  # seconds from start to detection
+    ttr: float | None = None  # seconds from start to resolution
+    severity: str | None = None
+    category: str | None = None
     secondary: list[str] = field(default_factory=list)
-    prediction: Optional[StoredLabel] = None
+    prediction: StoredLabel | None = None
     actions: list[ActionRow] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
 
     # check_against_taxonomy() reads incidents through these two names.
-    def line_of(self, name: str) -> Optional[int]:
+    def line_of(self, name: str) -> int | None:
         return self.lines.get(name)
 
     @classmethod
-    def from_data(cls, data: dict[str, Any], path: str, key: str, size: int, mtime_ns: int) -> "Record":
+    def from_data(cls, data: dict[str, Any], path: str, key: str, size: int, mtime_ns: int) -> Record:
         stored = data.get("stored")
-        return cls(path=path, key=key, size=size, mtime_ns=mtime_ns, title=data["title"], id=data.get("id"),
-                   date=data.get("date"), start=datetime.fromisoformat(data["start"]) if data.get("start") else None,
-                   ttd=data.get("ttd"), ttr=data.get("ttr"), severity=data.get("severity"),
-                   category=data.get("category"), secondary=list(data.get("secondary") or []),
-                   prediction=StoredLabel(stored["category"]) if stored is not None else None,
-                   actions=[ActionRow(*row) for row in data.get("actions") or []], lines=dict(data.get("lines") or {}))
+        return cls(
+            path=path,
+            key=key,
+            size=size,
+            mtime_ns=mtime_ns,
+            title=data["title"],
+            id=data.get("id"),
+            date=data.get("date"),
+            start=datetime.fromisoformat(data["start"]) if data.get("start") else None,
+            ttd=data.get("ttd"),
+            ttr=data.get("ttr"),
+            severity=data.get("severity"),
+            category=data.get("category"),
+            secondary=list(data.get("secondary") or []),
+            prediction=StoredLabel(stored["category"]) if stored is not None else None,
+            actions=[ActionRow(*row) for row in data.get("actions") or []],
+            lines=dict(data.get("lines") or {}),
+        )
 
 
 def record_data(incident: Incident) -> dict[str, Any]:
@@ -94,14 +107,18 @@ def record_data(incident: Incident) -> dict[str, Any]:
         actions.append([item.title, item.owner, due.isoformat() if due else None, item.status])
     lines = {name: incident.line_of(name) for name in ("id", "category", "secondary", "prediction")}
     return {
-        "id": incident.id, "title": incident.title,
+        "id": incident.id,
+        "title": incident.title,
         "date": incident.date.isoformat() if incident.date else None,
         "start": start.isoformat() if start else None,
         "ttd": ttd.total_seconds() if ttd is not None else None,
         "ttr": ttr.total_seconds() if ttr is not None else None,
-        "severity": incident.severity, "category": incident.category, "secondary": list(incident.secondary),
+        "severity": incident.severity,
+        "category": incident.category,
+        "secondary": list(incident.secondary),
         "stored": {"category": incident.prediction.category} if incident.prediction is not None else None,
-        "actions": actions, "lines": {name: line for name, line in lines.items() if line},
+        "actions": actions,
+        "lines": {name: line for name, line in lines.items() if line},
     }
 
 
@@ -124,7 +141,8 @@ def _stat_and_parse(path: str) -> tuple[int, int, dict[str, Any]]:
 
 # -- the cache file ------------------------------------------------------------------------
 
-def cache_folder(explicit: Optional[Path] = None) -> Path:
+
+def cache_folder(explicit: Path | None = None) -> Path:
     """$AGENTPM_CACHE_DIR, else ``.agentpm-cache/`` in the working folder."""
     if explicit is not None:
         return explicit
@@ -135,9 +153,9 @@ def cache_folder(explicit: Optional[Path] = None) -> Path:
 class ParseCache:
     """A SQLite file of parsed records and predictions; ``ParseCache(None)`` caches nothing."""
 
-    def __init__(self, folder: Optional[Path], warn: Callable[[str], None] = lambda message: None):
+    def __init__(self, folder: Path | None, warn: Callable[[str], None] = lambda message: None):
         self.warn = warn
-        self.db: Optional[sqlite3.Connection] = None
+        self.db: sqlite3.Connection | None = None
         self.rows: dict[str, tuple[int, int, str]] = {}
         if folder is None:
             return
@@ -153,13 +171,19 @@ class ParseCache:
                 self.db.execute("DROP TABLE IF EXISTS files")
                 self.db.execute("DROP TABLE IF EXISTS predictions")
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (version,))
-            self.db.execute("CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, size INTEGER, "
-                            "mtime_ns INTEGER, data TEXT)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS predictions (key TEXT, size INTEGER, mtime_ns INTEGER, "
-                            "model TEXT, data TEXT, PRIMARY KEY (key, model))")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, size INTEGER, "
+                "mtime_ns INTEGER, data TEXT)"
+            )
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS predictions (key TEXT, size INTEGER, mtime_ns INTEGER, "
+                "model TEXT, data TEXT, PRIMARY KEY (key, model))"
+            )
             self.db.commit()
-            self.rows = {key: (size, mtime, data) for key, size, mtime, data in
-                         self.db.execute("SELECT key, size, mtime_ns, data FROM files")}
+            self.rows = {
+                key: (size, mtime, data)
+                for key, size, mtime, data in self.db.execute("SELECT key, size, mtime_ns, data FROM files")
+            }
         except (sqlite3.Error, OSError) as exc:
             self._give_up(folder, exc)
 
@@ -177,7 +201,7 @@ class ParseCache:
     def enabled(self) -> bool:
         return self.db is not None
 
-    def get(self, key: str, size: int, mtime_ns: int) -> Optional[dict[str, Any]]:
+    def get(self, key: str, size: int, mtime_ns: int) -> dict[str, Any] | None:
         # Each file is looked up once per run: dropping the text keeps peak memory down.
         row = self.rows.pop(key, None)
         if row is None or row[0] != size or row[1] != mtime_ns:
@@ -192,9 +216,14 @@ class ParseCache:
             return
         try:
             with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                                    [(key, size, mtime, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-                                     for key, size, mtime, data in rows if size >= 0])
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                    [
+                        (key, size, mtime, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+                        for key, size, mtime, data in rows
+                        if size >= 0
+                    ],
+                )
         except sqlite3.Error as exc:
             self._give_up("write", exc)
 
@@ -202,8 +231,12 @@ class ParseCache:
         if self.db is None:
             return {}
         try:
-            return {key: (size, mtime, json.loads(data)) for key, size, mtime, data in
-                    self.db.execute("SELECT key, size, mtime_ns, data FROM predictions WHERE model=?", (model,))}
+            return {
+                key: (size, mtime, json.loads(data))
+                for key, size, mtime, data in self.db.execute(
+                    "SELECT key, size, mtime_ns, data FROM predictions WHERE model=?", (model,)
+                )
+            }
         except (sqlite3.Error, ValueError) as exc:
             self._give_up("read", exc)
             return {}
@@ -213,8 +246,10 @@ class ParseCache:
             return
         try:
             with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?)",
-                                    [(key, size, mtime, model, json.dumps(data)) for key, size, mtime, data in rows])
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?)",
+                    [(key, size, mtime, model, json.dumps(data)) for key, size, mtime, data in rows],
+                )
         except sqlite3.Error as exc:
             self._give_up("write", exc)
 
@@ -225,6 +260,7 @@ class ParseCache:
 
 
 # -- loading -------------------------------------------------------------------------------
+
 
 @dataclass
 class Records:
@@ -241,14 +277,19 @@ class Records:
         return exit_code_for(self.problems)
 
 
-def _parse_all(paths: list[str], progress: Optional[Callable[[int, int], None]],
-               workers: Optional[int]) -> list[tuple[int, int, dict[str, Any]]]:
+def _parse_all(
+    paths: list[str], progress: Callable[[int, int], None] | None, workers: int | None
+) -> list[tuple[int, int, dict[str, Any]]]:
     return map_in_order(_stat_and_parse, paths, PARALLEL_MINIMUM, progress, workers, chunksize=200, every=500)
 
 
-def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None,
-                 cache: Optional[ParseCache] = None, progress: Optional[Callable[[int, int], None]] = None,
-                 workers: Optional[int] = None) -> Records:
+def load_records(
+    paths: Sequence[Path | str],
+    taxonomy: Taxonomy | None = None,
+    cache: ParseCache | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> Records:
     """Like :func:`agentpm.records.corpus.load_corpus`, with the same problems, but light records and a cache.
 
     ``progress(done, total)`` is called for the files that have to be parsed (cache hits
@@ -257,7 +298,7 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
     cache = cache or ParseCache(None)
     files, problems = discover(paths)
     out = Records(problems=list(problems))
-    entries: list[Optional[tuple[str, str, int, int, dict[str, Any]]]] = []
+    entries: list[tuple[str, str, int, int, dict[str, Any]] | None] = []
     misses: list[int] = []
     keys: list[str] = []
     cwd = os.getcwd()  # os.path.abspath would ask for it once per file
@@ -279,7 +320,7 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
     out.from_cache = len(files) - len(misses)
     parsed = _parse_all([str(files[index]) for index in misses], progress, workers)
     fresh = []
-    for index, (size, mtime_ns, data) in zip(misses, parsed):
+    for index, (size, mtime_ns, data) in zip(misses, parsed, strict=False):
         shown, key = str(files[index]), keys[index]
         entries[index] = (shown, key, size, mtime_ns, data)
         fresh.append((key, size, mtime_ns, data))
@@ -291,7 +332,9 @@ def load_records(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = Non
         assert entry is not None
         shown, key, size, mtime_ns, data = entry
         if "record" not in data:
-            out.problems.extend(Problem(shown, message, line, kind, name) for message, line, kind, name in data["problems"])
+            out.problems.extend(
+                Problem(shown, message, line, kind, name) for message, line, kind, name in data["problems"]
+            )
             continue
         record = Record.from_data(data["record"], shown, key, size, mtime_ns)
         # Same checks and messages as load_corpus, so `validate` and `report` agree on what is skipped.

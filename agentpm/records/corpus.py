@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from agentpm.records.incident import Incident
 from agentpm.records.parsing import SUFFIXES, ParseResult, Problem, exit_code_for, parse_file
@@ -91,36 +91,64 @@ class Corpus:
             return f"{self.files_read} files checked: all valid"
         bad_files = len({problem.path for problem in self.problems})
         unreadable = len({problem.path for problem in self.problems if problem.kind == "unreadable"})
-        return (f"{self.files_read} files checked: {len(self.incidents)} valid, "
-                f"{bad_files - unreadable} invalid, {unreadable} unreadable")
+        return (
+            f"{self.files_read} files checked: {len(self.incidents)} valid, "
+            f"{bad_files - unreadable} invalid, {unreadable} unreadable"
+        )
 
     def summary_rows(self) -> list[dict]:
         """`list`'s rows: one per valid incident, by date then path."""
-        return sorted((incident.summary_row() for incident in self.incidents),
-                      key=lambda row: (row["date"] or "", row["path"] or ""))
+        return sorted(
+            (incident.summary_row() for incident in self.incidents),
+            key=lambda row: (row["date"] or "", row["path"] or ""),
+        )
 
 
 def check_against_taxonomy(incident: Incident, taxonomy: Taxonomy) -> list[Problem]:
     """Problems with category ids that the taxonomy does not know."""
     known = set(taxonomy.ids)
     prediction = incident.prediction.category if incident.prediction else None
-    if ((incident.category is None or incident.category in known) and all(other in known for other in incident.secondary)
-            and (prediction is None or prediction in known)):
+    if (
+        (incident.category is None or incident.category in known)
+        and all(other in known for other in incident.secondary)
+        and (prediction is None or prediction in known)
+    ):
         return []  # the common case, without building any message
     shown = str(incident.path)
     problems = []
     hint = f"known ids: {', '.join(taxonomy.ids)} (see `agentpm taxonomy show`)"
     if incident.category is not None and incident.category not in known:
-        problems.append(Problem(shown, f"category: unknown category {incident.category!r}; {hint}",
-                                incident.line_of("category"), "invalid", "category"))
+        problems.append(
+            Problem(
+                shown,
+                f"category: unknown category {incident.category!r}; {hint}",
+                incident.line_of("category"),
+                "invalid",
+                "category",
+            )
+        )
     for other in incident.secondary:
         if other not in known:
-            problems.append(Problem(shown, f"secondary: unknown category {other!r}; {hint}",
-                                    incident.line_of("secondary"), "invalid", "secondary"))
+            problems.append(
+                Problem(
+                    shown,
+                    f"secondary: unknown category {other!r}; {hint}",
+                    incident.line_of("secondary"),
+                    "invalid",
+                    "secondary",
+                )
+            )
     if incident.prediction and incident.prediction.category and incident.prediction.category not in known:
-        problems.append(Problem(shown, f"prediction.category: unknown category {incident.prediction.category!r}; "
-                                "re-run `agentpm classify --write` with this taxonomy's model",
-                                incident.line_of("prediction"), "invalid", "prediction"))
+        problems.append(
+            Problem(
+                shown,
+                f"prediction.category: unknown category {incident.prediction.category!r}; "
+                "re-run `agentpm classify --write` with this taxonomy's model",
+                incident.line_of("prediction"),
+                "invalid",
+                "prediction",
+            )
+        )
     return problems
 
 
@@ -130,7 +158,7 @@ class IdLedger:
     def __init__(self) -> None:
         self._first: dict[str, object] = {}
 
-    def check(self, record, shown: str) -> Optional[Problem]:
+    def check(self, record, shown: str) -> Problem | None:
         """None for a new (or absent) id; else the duplicate-id problem of ``record``."""
         if record.id is None:
             return None
@@ -139,14 +167,19 @@ class IdLedger:
             self._first[record.id] = record
             return None
         where = f"{earlier.path}:{earlier.line_of('id')}" if earlier.line_of("id") else str(earlier.path)
-        return Problem(shown, f"id: duplicate id {record.id!r}, already used by {where}; "
-                       "ids must be unique across the corpus", record.line_of("id"), "invalid", "id")
+        return Problem(
+            shown,
+            f"id: duplicate id {record.id!r}, already used by {where}; ids must be unique across the corpus",
+            record.line_of("id"),
+            "invalid",
+            "id",
+        )
 
 
 class CorpusChecks:
     """The checks that need more than one file: taxonomy ids and unique ids, in file order."""
 
-    def __init__(self, taxonomy: Optional[Taxonomy]) -> None:
+    def __init__(self, taxonomy: Taxonomy | None) -> None:
         self.taxonomy = taxonomy
         self.ids = IdLedger()
 
@@ -158,9 +191,12 @@ class CorpusChecks:
         return found
 
 
-def load_corpus(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None,
-                parse: Callable[[Path], ParseResult] = parse_file,
-                progress: Optional[Callable[[int, int], None]] = None) -> Corpus:
+def load_corpus(
+    paths: Sequence[Path | str],
+    taxonomy: Taxonomy | None = None,
+    parse: Callable[[Path], ParseResult] = parse_file,
+    progress: Callable[[int, int], None] | None = None,
+) -> Corpus:
     """Parse every incident file under ``paths``.
 
     A file with any problem is left out of ``incidents`` and its problems are reported;
@@ -170,9 +206,13 @@ def load_corpus(paths: Sequence[Path | str], taxonomy: Optional[Taxonomy] = None
     return load_files(files, problems, taxonomy, parse, progress)
 
 
-def load_files(files: Sequence[Path], problems: Sequence[Problem] = (), taxonomy: Optional[Taxonomy] = None,
-               parse: Callable[[Path], ParseResult] = parse_file,
-               progress: Optional[Callable[[int, int], None]] = None) -> Corpus:
+def load_files(
+    files: Sequence[Path],
+    problems: Sequence[Problem] = (),
+    taxonomy: Taxonomy | None = None,
+    parse: Callable[[Path], ParseResult] = parse_file,
+    progress: Callable[[int, int], None] | None = None,
+) -> Corpus:
     """:func:`load_corpus` for files already found by :func:`discover` (and its problems)."""
     corpus = Corpus(problems=list(problems))
     checks = CorpusChecks(taxonomy)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -18,25 +18,84 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 # people actually write. Matching is on the lower-cased heading with numbering and
 # punctuation removed; the first alias that the heading starts with wins.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "summary": ("summary", "executive summary", "incident summary", "overview", "tl dr", "tldr",
-                "what happened", "description", "background"),
+    "summary": (
+        "summary",
+        "executive summary",
+        "incident summary",
+        "overview",
+        "tl dr",
+        "tldr",
+        "what happened",
+        "description",
+        "background",
+    ),
     "impact": ("impact", "customer impact", "user impact", "business impact", "blast radius"),
-    "detection": ("detection", "how it was detected", "how we noticed", "how we found out",
-                  "discovery"),
+    "detection": ("detection", "how it was detected", "how we noticed", "how we found out", "discovery"),
     "timeline": ("timeline", "sequence of events", "chronology", "events"),
-    "root_cause": ("root cause", "root causes", "rca", "cause", "causes", "what went wrong",
-                   "why it happened", "why it was possible", "how it happened", "analysis", "investigation",
-                   "what the investigation found", "what we found", "findings", "mechanism"),
-    "contributing_factors": ("contributing factors", "contributing factor", "contributing causes",
-                             "contributors", "factors"),
-    "fix": ("fix implemented", "fix", "fixes", "resolution", "remediation", "mitigation",
-            "the fix", "recovery", "what we changed", "changes", "workaround"),
-    "prevention": ("prevention", "preventive measures", "preventative measures",
-                   "prevention strategies", "how we prevent", "hardening"),
-    "action_items": ("action items", "action item", "next steps", "follow up", "follow ups", "todo",
-                     "to do", "tasks"),
-    "lessons_learned": ("lessons learned", "lessons", "learnings", "takeaways", "what went well",
-                        "what we learned", "reflections"),
+    "root_cause": (
+        "root cause",
+        "root causes",
+        "rca",
+        "cause",
+        "causes",
+        "what went wrong",
+        "why it happened",
+        "why it was possible",
+        "how it happened",
+        "analysis",
+        "investigation",
+        "what the investigation found",
+        "what we found",
+        "findings",
+        "mechanism",
+    ),
+    "contributing_factors": (
+        "contributing factors",
+        "contributing factor",
+        "contributing causes",
+        "contributors",
+        "factors",
+    ),
+    "fix": (
+        "fix implemented",
+        "fix",
+        "fixes",
+        "resolution",
+        "remediation",
+        "mitigation",
+        "the fix",
+        "recovery",
+        "what we changed",
+        "changes",
+        "workaround",
+    ),
+    "prevention": (
+        "prevention",
+        "preventive measures",
+        "preventative measures",
+        "prevention strategies",
+        "how we prevent",
+        "hardening",
+    ),
+    "action_items": (
+        "action items",
+        "action item",
+        "next steps",
+        "follow up",
+        "follow ups",
+        "todo",
+        "to do",
+        "tasks",
+    ),
+    "lessons_learned": (
+        "lessons learned",
+        "lessons",
+        "learnings",
+        "takeaways",
+        "what went well",
+        "what we learned",
+        "reflections",
+    ),
 }
 
 # Field names a YAML/JSON record may use for the prose sections (besides the canonical ids).
@@ -108,7 +167,7 @@ def _string_list(value: Any) -> Any:
     return value
 
 
-When = Annotated[Union[datetime, date], BeforeValidator(parse_when)]
+When = Annotated[datetime | date, BeforeValidator(parse_when)]
 StringList = Annotated[list[str], BeforeValidator(_string_list)]
 
 
@@ -118,10 +177,10 @@ class ActionItem(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     title: str = Field(min_length=1)
-    owner: Optional[str] = None
-    due: Optional[When] = None
+    owner: str | None = None
+    due: When | None = None
     status: Literal["open", "done", "wontfix"] = "open"
-    kind: Optional[Literal["prevent", "detect", "mitigate"]] = None
+    kind: Literal["prevent", "detect", "mitigate"] | None = None
 
     def is_overdue(self, today: date) -> bool:
         due = self.due.date() if isinstance(self.due, datetime) else self.due
@@ -133,10 +192,10 @@ class StoredPrediction(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    category: Optional[str] = None
-    confidence: Optional[float] = Field(default=None, ge=0, le=1)
-    model: Optional[str] = None
-    at: Optional[When] = None
+    category: str | None = None
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    model: str | None = None
+    at: When | None = None
 
 
 class Incident(BaseModel):
@@ -144,34 +203,34 @@ class Incident(BaseModel):
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
 
-    id: Optional[str] = None
+    id: str | None = None
     title: str = Field(min_length=1)
-    date: Optional[When] = None
-    detected: Optional[When] = None
-    resolved: Optional[When] = None
-    severity: Annotated[Optional[Literal["SEV1", "SEV2", "SEV3", "SEV4"]], BeforeValidator(_severity)] = None
-    status: Optional[Literal["draft", "in-review", "final"]] = None
-    category: Optional[str] = None
+    date: When | None = None
+    detected: When | None = None
+    resolved: When | None = None
+    severity: Annotated[Literal["SEV1", "SEV2", "SEV3", "SEV4"] | None, BeforeValidator(_severity)] = None
+    status: Literal["draft", "in-review", "final"] | None = None
+    category: str | None = None
     secondary: StringList = Field(default_factory=list)
-    labelling_note: Optional[str] = None
+    labelling_note: str | None = None
     systems: StringList = Field(default_factory=list)
     tools: StringList = Field(default_factory=list)
-    impact: Optional[str] = None
+    impact: str | None = None
     tags: StringList = Field(default_factory=list)
     action_items: list[ActionItem] = Field(default_factory=list)
-    prediction: Optional[StoredPrediction] = None
+    prediction: StoredPrediction | None = None
 
     # Prose: YAML/JSON records carry these as fields; Markdown fills them from its body.
-    summary: Optional[str] = None
-    detection: Optional[str] = None
-    timeline: Optional[str] = None
-    root_cause: Optional[str] = None
-    contributing_factors: Optional[str] = None
-    fix: Optional[str] = None
-    prevention: Optional[str] = None
-    lessons_learned: Optional[str] = None
+    summary: str | None = None
+    detection: str | None = None
+    timeline: str | None = None
+    root_cause: str | None = None
+    contributing_factors: str | None = None
+    fix: str | None = None
+    prevention: str | None = None
+    lessons_learned: str | None = None
 
-    _path: Optional[Path] = PrivateAttr(default=None)
+    _path: Path | None = PrivateAttr(default=None)
     _format: str = PrivateAttr(default="")
     _lines: dict[str, int] = PrivateAttr(default_factory=dict)
     _body: str = PrivateAttr(default="")
@@ -182,24 +241,32 @@ class Incident(BaseModel):
     @classmethod
     def _id_as_text(cls, data: Any) -> Any:
         # YAML reads `id: 42` as a number; an id is a label, not a quantity.
-        if isinstance(data, dict) and isinstance(data.get("id"), int) and not isinstance(data.get("id"), bool):
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("id"), int)
+            and not isinstance(data.get("id"), bool)
+        ):
             data = {**data, "id": str(data["id"])}
         return data
 
     @model_validator(mode="after")
-    def _times_in_order(self) -> "Incident":
+    def _times_in_order(self) -> Incident:
         start, detected, resolved = as_utc(self.date), as_utc(self.detected), as_utc(self.resolved)
         if start and detected and detected < start:
-            raise ValueError("detected is before date (the incident start); check both timestamps and their time zones")
+            raise ValueError(
+                "detected is before date (the incident start); check both timestamps and their time zones"
+            )
         if start and resolved and resolved < start:
-            raise ValueError("resolved is before date (the incident start); check both timestamps and their time zones")
+            raise ValueError(
+                "resolved is before date (the incident start); check both timestamps and their time zones"
+            )
         if detected and resolved and resolved < detected:
             raise ValueError("resolved is before detected; check both timestamps and their time zones")
         return self
 
     # -- where it came from -------------------------------------------------------------
     @property
-    def path(self) -> Optional[Path]:
+    def path(self) -> Path | None:
         return self._path
 
     @property
@@ -207,7 +274,7 @@ class Incident(BaseModel):
         """``markdown``, ``markdown-plain``, ``yaml`` or ``json``."""
         return self._format
 
-    def line_of(self, field: str) -> Optional[int]:
+    def line_of(self, field: str) -> int | None:
         """1-based line of a top-level field (or of a body section) in the source file."""
         return self._lines.get(field) or self._body_lines.get(field)
 
@@ -242,17 +309,17 @@ class Incident(BaseModel):
         return found
 
     @property
-    def quarter(self) -> Optional[str]:
+    def quarter(self) -> str | None:
         start = as_utc(self.date)
         return f"{start.year}Q{(start.month - 1) // 3 + 1}" if start else None
 
     @property
-    def time_to_detect(self) -> Optional[timedelta]:
+    def time_to_detect(self) -> timedelta | None:
         start, detected = as_utc(self.date), as_utc(self.detected)
         return detected - start if start and detected else None
 
     @property
-    def time_to_resolve(self) -> Optional[timedelta]:
+    def time_to_resolve(self) -> timedelta | None:
         start, resolved = as_utc(self.date), as_utc(self.resolved)
         return resolved - start if start and resolved else None
 

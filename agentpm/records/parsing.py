@@ -8,18 +8,16 @@ the first ``#`` heading, an optional ``Key: value`` block under it, date from a
 
 from __future__ import annotations
 
-import json
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
-import yaml
 from pydantic import ValidationError
 
 from agentpm.records.incident import SECTIONS, Incident, parse_when
-from agentpm.safeload import MAX_YAML_NODES, UnreadableInput, load_json, load_yaml
+from agentpm.safeload import UnreadableInput, load_json, load_yaml
 
 #: Files larger than this are refused unread: a post-mortem is a few KB; anything near this
 #: size is a log dump or a mistake, and reading it would stall a corpus run.
@@ -40,17 +38,22 @@ class Problem:
 
     path: str
     message: str
-    line: Optional[int] = None
+    line: int | None = None
     kind: ProblemKind = "invalid"
-    field: Optional[str] = None
+    field: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "line": self.line, "kind": self.kind, "field": self.field,
-                "message": self.message}
+        return {
+            "path": self.path,
+            "line": self.line,
+            "kind": self.kind,
+            "field": self.field,
+            "message": self.message,
+        }
 
 
 def exit_code_for(problems) -> int:
@@ -63,12 +66,12 @@ def exit_code_for(problems) -> int:
 
 @dataclass
 class ParseResult:
-    incident: Optional[Incident]
+    incident: Incident | None
     problems: list[Problem] = field(default_factory=list)
 
 
 class _Invalid(Exception):
-    def __init__(self, message: str, line: Optional[int] = None, field: Optional[str] = None):
+    def __init__(self, message: str, line: int | None = None, field: str | None = None):
         super().__init__(message)
         self.line = line
         self.field = field
@@ -80,20 +83,43 @@ _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 _FENCE_STARTS = frozenset(" \t`~")
 _BOLD_LABEL = re.compile(r"^\*\*([^*\n]{2,40}?)\s*:?\s*\*\*\s*:?\s*(.*)$")
-_META_LINE = re.compile(r"^[ \t]*(?:[-*][ \t]+)?(?:\*\*)?([A-Za-z][A-Za-z _-]{0,30}?)(?:\*\*)?[ \t]*:(?:\*\*)?[ \t]*(.*?)[ \t]*$")
+_META_LINE = re.compile(
+    r"^[ \t]*(?:[-*][ \t]+)?(?:\*\*)?([A-Za-z][A-Za-z _-]{0,30}?)(?:\*\*)?[ \t]*:(?:\*\*)?[ \t]*(.*?)[ \t]*$"
+)
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[-_ .]|$)")
 
 #: Keys a plain-Markdown metadata block may set (lower-case, spaces as underscores).
 _PLAIN_META_KEYS = {
-    "id", "date", "detected", "resolved", "severity", "status", "category", "secondary",
-    "labelling_note", "systems", "tools", "impact", "tags", "owner", "reported_by", "author",
+    "id",
+    "date",
+    "detected",
+    "resolved",
+    "severity",
+    "status",
+    "category",
+    "secondary",
+    "labelling_note",
+    "systems",
+    "tools",
+    "impact",
+    "tags",
+    "owner",
+    "reported_by",
+    "author",
 }
-_PLAIN_META_ALIASES = {"labeling_note": "labelling_note", "incident_id": "id", "sev": "severity",
-                       "start": "date", "started": "date", "system": "systems", "tool": "tools"}
+_PLAIN_META_ALIASES = {
+    "labeling_note": "labelling_note",
+    "incident_id": "id",
+    "sev": "severity",
+    "start": "date",
+    "started": "date",
+    "system": "systems",
+    "tool": "tools",
+}
 
 
 @lru_cache(maxsize=4096)
-def canonical_section(heading: str) -> Optional[str]:
+def canonical_section(heading: str) -> str | None:
     """The canonical section id for a heading such as '3. Root Cause Analysis', or None."""
     norm = " ".join(re.sub(r"[^a-z]+", " ", heading.lower()).split())
     for key, aliases in SECTIONS.items():
@@ -103,7 +129,9 @@ def canonical_section(heading: str) -> Optional[str]:
     return None
 
 
-def split_sections(body: str, first_line: int, title: Optional[str] = None) -> tuple[dict[str, str], dict[str, int]]:
+def split_sections(
+    body: str, first_line: int, title: str | None = None
+) -> tuple[dict[str, str], dict[str, int]]:
     """Split a Markdown body into sections by heading (any level) or bold label line.
 
     Text before the first heading is kept under ``preamble``; unknown headings keep their
@@ -140,15 +168,17 @@ def split_sections(body: str, first_line: int, title: Optional[str] = None) -> t
     return {key: text for key, text in joined.items() if text}, lines_of
 
 
-def _split_front_matter(text: str) -> tuple[Optional[str], str, int]:
+def _split_front_matter(text: str) -> tuple[str | None, str, int]:
     """(front matter or None, body, 1-based line where the body starts)."""
     lines = text.split("\n")
     if lines[0].rstrip() != "---":
         return None, text, 1
     for index in range(1, len(lines)):
         if lines[index].rstrip() in ("---", "..."):
-            return "\n".join(lines[1:index]), "\n".join(lines[index + 1:]), index + 2
-    raise UnreadableInput("front matter opened with '---' is never closed; add a line '---' after the last field", 1)
+            return "\n".join(lines[1:index]), "\n".join(lines[index + 1 :]), index + 2
+    raise UnreadableInput(
+        "front matter opened with '---' is never closed; add a line '---' after the last field", 1
+    )
 
 
 def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, int], str]:
@@ -200,6 +230,7 @@ def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, in
 
 # -- validation messages ------------------------------------------------------------------
 
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -235,7 +266,9 @@ def _problems_from_validation(exc: ValidationError, path: str, lines: dict[str, 
     for error in exc.errors(include_url=False):
         loc = tuple(error.get("loc") or ())
         # BeforeValidator/Literal unions nest the type name in loc; keep only real field parts.
-        loc = loc[:1] + tuple(part for part in loc[1:] if isinstance(part, int) or not _is_type_tag(str(part)))
+        loc = loc[:1] + tuple(
+            part for part in loc[1:] if isinstance(part, int) or not _is_type_tag(str(part))
+        )
         name = _field_path(loc)
         top = str(loc[0]) if loc else None
         message = str(error.get("msg", "invalid value"))
@@ -255,7 +288,7 @@ def _problems_from_validation(exc: ValidationError, path: str, lines: dict[str, 
         line = lines.get(top) if top else None
         problems.append(Problem(path, " ".join(text.split()), line or None, "invalid", name or top))
     # A union of date/datetime reports the same field twice; keep the first of each.
-    seen: set[tuple[Optional[str], str]] = set()
+    seen: set[tuple[str | None, str]] = set()
     unique = []
     for problem in problems:
         key = (problem.field, problem.message)
@@ -266,6 +299,7 @@ def _problems_from_validation(exc: ValidationError, path: str, lines: dict[str, 
 
 
 # -- the entry points ---------------------------------------------------------------------
+
 
 def decode_text(data: bytes) -> str:
     """UTF-8 (a BOM is fine) or a clear refusal; newlines normalised to ``\\n``."""
@@ -279,7 +313,9 @@ def decode_text(data: bytes) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise UnreadableInput(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8", line) from None
+        raise UnreadableInput(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); re-save the file as UTF-8", line
+        ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -288,12 +324,15 @@ def _build(raw: Any, lines: dict[str, int], path: Path, fmt: str) -> Incident:
         raise _Invalid("no fields: an incident needs at least a title", 1)
     if not isinstance(raw, dict):
         kind = {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}.get(
-            type(raw), f"a {type(raw).__name__}")
+            type(raw), f"a {type(raw).__name__}"
+        )
         what = "front matter" if fmt == "markdown" else "the top level"
         raise _Invalid(f"{what} must be a mapping of fields (key: value), not {kind}", 1)
     bad_keys = [key for key in raw if not isinstance(key, str)]
     if bad_keys:
-        raise _Invalid(f"field names must be text, got {_short(bad_keys[0])}; quote the key", lines.get(str(bad_keys[0])))
+        raise _Invalid(
+            f"field names must be text, got {_short(bad_keys[0])}; quote the key", lines.get(str(bad_keys[0]))
+        )
     return Incident.model_validate(raw)
 
 
@@ -323,7 +362,9 @@ def parse_text(text: str, path: Path | str) -> ParseResult:
                 fmt = "markdown-plain"
                 raw, lines, body = _plain_markdown(text, path)
         else:
-            raise UnreadableInput(f"unsupported file type {suffix or '(none)'!r}; agentpm reads {', '.join(SUFFIXES)}")
+            raise UnreadableInput(
+                f"unsupported file type {suffix or '(none)'!r}; agentpm reads {', '.join(SUFFIXES)}"
+            )
         incident = _build(raw, lines, path, fmt)
     except UnreadableInput as exc:
         return ParseResult(None, [Problem(shown, str(exc), exc.line, "unreadable")])
@@ -353,8 +394,10 @@ def read_limited(path: Path) -> bytes:
     """The file's bytes, refusing files over MAX_FILE_BYTES before reading them."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise UnreadableInput(f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_BYTES // 1048576} MiB limit "
-                          "for an incident report; split it or remove pasted logs")
+        raise UnreadableInput(
+            f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_BYTES // 1048576} MiB limit "
+            "for an incident report; split it or remove pasted logs"
+        )
     return path.read_bytes()
 
 
@@ -370,9 +413,22 @@ def parse_file(path: Path | str) -> ParseResult:
     except FileNotFoundError:
         return ParseResult(None, [Problem(str(path), "no such file", None, "unreadable")])
     except OSError as exc:
-        return ParseResult(None, [Problem(str(path), f"cannot read: {exc.strerror or exc}", None, "unreadable")])
+        return ParseResult(
+            None, [Problem(str(path), f"cannot read: {exc.strerror or exc}", None, "unreadable")]
+        )
     return parse_bytes(data, path)
 
 
-__all__ = ["Problem", "ParseResult", "parse_file", "parse_bytes", "parse_text", "load_yaml", "split_sections",
-           "canonical_section", "MAX_FILE_BYTES", "SUFFIXES", "parse_when"]
+__all__ = [
+    "Problem",
+    "ParseResult",
+    "parse_file",
+    "parse_bytes",
+    "parse_text",
+    "load_yaml",
+    "split_sections",
+    "canonical_section",
+    "MAX_FILE_BYTES",
+    "SUFFIXES",
+    "parse_when",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from agentpm.errors import WriteError
 from agentpm.records.parsing import MARKDOWN_SUFFIXES, YAML_SUFFIXES, parse_text
@@ -38,7 +38,7 @@ def _replace_yaml_entry(lines: list[str], start: int, end: int, newline: str, en
             return lines[:index] + [entry + newline] + lines[stop:]
     insert_at = end
     if insert_at > start and not lines[insert_at - 1].endswith(("\n", "\r")):
-        lines = lines[:insert_at - 1] + [lines[insert_at - 1] + newline] + lines[insert_at:]
+        lines = lines[: insert_at - 1] + [lines[insert_at - 1] + newline] + lines[insert_at:]
     return lines[:insert_at] + [entry + newline] + lines[insert_at:]
 
 
@@ -65,7 +65,7 @@ def _json_with_prediction(text: str, record: dict[str, Any]) -> str:
         if key == "prediction":
             return text[:value_start] + value + text[value_end:]
     if not members:
-        return text[:start + 1] + f'"prediction": {value}' + text[start + 1:]
+        return text[: start + 1] + f'"prediction": {value}' + text[start + 1 :]
     _, last_key_start, _, last_end = members[-1]
     line_start = text.rfind("\n", 0, last_key_start) + 1
     indent = text[line_start:last_key_start]
@@ -80,7 +80,7 @@ def with_prediction(raw: str, path: Path, record: dict[str, Any]) -> str:
     """The file's text with ``prediction`` set to ``record``; everything else byte-identical."""
     suffix = path.suffix.lower()
     bom = "\ufeff" if raw.startswith("\ufeff") else ""
-    text = raw[len(bom):]
+    text = raw[len(bom) :]
     newline = "\r\n" if "\r\n" in text else "\n"
     entry = "prediction: " + _yaml_value(record)
     if suffix in (".json",):
@@ -90,15 +90,17 @@ def with_prediction(raw: str, path: Path, record: dict[str, Any]) -> str:
         return bom + "".join(_replace_yaml_entry(lines, 0, len(lines), newline, entry))
     if suffix in MARKDOWN_SUFFIXES:
         if not lines or lines[0].rstrip("\r\n").rstrip() != "---":
-            raise WriteError(f"{path}: plain Markdown has no front matter to store a prediction in; add a front "
-                             "matter block (--- title: ... ---) to store predictions, or use --format json")
+            raise WriteError(
+                f"{path}: plain Markdown has no front matter to store a prediction in; add a front "
+                "matter block (--- title: ... ---) to store predictions, or use --format json"
+            )
         for index in range(1, len(lines)):
             if lines[index].rstrip("\r\n").rstrip() in ("---", "..."):
                 return bom + "".join(_replace_yaml_entry(lines, 1, index, newline, entry))
     raise WriteError(f"{path}: cannot store a prediction in this file")
 
 
-def store_prediction(path: Path, record: dict[str, Any], expected_title: Optional[str] = None) -> None:
+def store_prediction(path: Path, record: dict[str, Any], expected_title: str | None = None) -> None:
     """Write ``record`` as the file's ``prediction``; refuse if the result would not parse the same."""
     path = Path(path)
     try:
@@ -109,11 +111,19 @@ def store_prediction(path: Path, record: dict[str, Any], expected_title: Optiona
     try:
         updated = with_prediction(raw, path, record)
     except (ValueError, IndexError) as exc:
-        raise WriteError(f"{path}: could not find where to put the prediction ({exc}); file left unchanged") from None
+        raise WriteError(
+            f"{path}: could not find where to put the prediction ({exc}); file left unchanged"
+        ) from None
     check = parse_text(updated.lstrip("\ufeff").replace("\r\n", "\n"), path)
     stored = check.incident.prediction if check.incident else None
-    if (check.incident is None or stored is None or stored.category != record.get("category")
-            or (expected_title is not None and check.incident.title != expected_title)):
+    if (
+        check.incident is None
+        or stored is None
+        or stored.category != record.get("category")
+        or (expected_title is not None and check.incident.title != expected_title)
+    ):
         reason = "; ".join(str(problem) for problem in check.problems) or "the prediction did not read back"
-        raise WriteError(f"{path}: storing the prediction would change how the file reads ({reason}); file left unchanged")
+        raise WriteError(
+            f"{path}: storing the prediction would change how the file reads ({reason}); file left unchanged"
+        )
     atomic_write(path, updated.encode("utf-8"))

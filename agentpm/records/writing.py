@@ -15,7 +15,9 @@ def _temporary_copy(path: Path, payload: bytes, mode: int) -> str:
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise WriteError(f"{path}: cannot write ({exc.strerror}); check the folder exists and is writable") from None
+        raise WriteError(
+            f"{path}: cannot write ({exc.strerror}); check the folder exists and is writable"
+        ) from None
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
@@ -55,8 +57,10 @@ def write_new_file(path: Path | str, data: str | bytes, overwrite: bool = False)
     """Write ``path``, refusing an existing file unless ``overwrite`` is given."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise WriteError(f"{path}: already exists; agentpm never overwrites a file (pass --force to replace it, "
-                         "or choose another path)")
+        raise WriteError(
+            f"{path}: already exists; agentpm never overwrites a file (pass --force to replace it, "
+            "or choose another path)"
+        )
     if overwrite:
         atomic_write(path, data)
         return
