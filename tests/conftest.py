@@ -16,8 +16,12 @@ TAXONOMY = REPO / "taxonomy" / "taxonomy.yaml"
 
 
 def pytest_addoption(parser):
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="Rewrite golden files (rendered reports, model card) instead of comparing.")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite golden files (rendered reports, model card) instead of comparing.",
+    )
 
 
 @pytest.fixture
@@ -32,16 +36,50 @@ class Result:
     stderr: str
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, stdin: str | None = None) -> Result:
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200"}
-    full_env.pop("AGENTPM_DEBUG", None)
+def _clean_env(env: dict | None) -> dict:
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
     for key in list(full_env):
         if key.startswith("AGENTPM_"):
             full_env.pop(key)
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "agentpm", *args], cwd=cwd or REPO, env=full_env,
-                          capture_output=True, text=True, input=stdin, timeout=300)
+    return full_env
+
+
+def run_subprocess(
+    *args: str, cwd: Path | None = None, env: dict | None = None, stdin: str | None = None
+) -> Result:
+    """The real console entry in its own process: for start-up, import weight and signal tests."""
+    full_env = {**_clean_env(env), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentpm", *args],
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=300,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, stdin: str | None = None) -> Result:
+    """The CLI in this process (typer's runner): the same commands, errors and exit codes, no start-up cost."""
+    from typer.testing import CliRunner
+
+    from agentpm.cli import app
+
+    full_env = _clean_env(env)
+    # CliRunner sets the variables it is given; the ones we removed must be unset explicitly.
+    removed = {key: None for key in os.environ if key.startswith("AGENTPM_") and key not in full_env}
+    previous = os.getcwd()
+    os.chdir(cwd or REPO)
+    try:
+        result = CliRunner().invoke(
+            app, list(args), input=stdin, env={**full_env, **removed}, catch_exceptions=False
+        )
+    finally:
+        os.chdir(previous)
+    return Result(result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture
