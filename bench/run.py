@@ -91,7 +91,7 @@ def bench_classify(work: Path) -> None:
         "<= 0.5 s",
     )
     corpus_dir = REPO / "corpus"
-    megabytes = sum(path.stat().st_size for path in corpus_dir.iterdir() if path.is_file()) / 1e6
+    megabytes = sum(path.stat().st_size for path in corpus_dir.rglob("*") if path.is_file()) / 1e6
     whole = wall([*agentpm_command(), "classify", str(corpus_dir), "--format", "json"], runs=5)
     report(
         f"classify corpus/ ({megabytes:.1f} MB), whole command",
@@ -149,9 +149,7 @@ def bench_classify(work: Path) -> None:
     from agentpm.classifier import training
 
     data = training.training_set(corpus, taxonomy)
-    pipeline = training.build_pipeline(model.manifest["selection"]["chosen"], model.temperature).fit(
-        data.texts, data.labels
-    )
+    pipeline = training.fit_pipeline(model.manifest["selection"]["chosen"], data, model.temperature)
     started = time.perf_counter()
     pipeline.predict_proba(np.array(texts, dtype=object))
     report(
@@ -162,7 +160,34 @@ def bench_classify(work: Path) -> None:
     )
 
 
-BENCHES = {"startup": bench_startup, "parse": bench_parse, "classify": bench_classify}
+def bench_train(work: Path) -> None:
+    """`model train` and `model eval` on the shipped corpus, whole commands (one run each: minutes)."""
+    for name, argv, target in (
+        (
+            "agentpm model train on the corpus",
+            ["model", "train", "--corpus", "corpus", "-o", str(work / "m")],
+            "<= 120 s",
+        ),
+        (
+            "agentpm model eval on the corpus",
+            [
+                "model",
+                "eval",
+                "--corpus",
+                "corpus",
+                "--model",
+                str(work / "m"),
+                "--no-card",
+                "--repeats",
+                "2",
+            ],
+            "<= 120 s",
+        ),
+    ):
+        report(f"{name} (1 run)", wall([*agentpm_command(), *argv], runs=1), "s", target)
+
+
+BENCHES = {"startup": bench_startup, "parse": bench_parse, "classify": bench_classify, "train": bench_train}
 
 
 def main(names: list[str]) -> None:

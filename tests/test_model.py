@@ -40,8 +40,7 @@ def fitted(taxonomy, shipped):
     from agentpm.classifier import training
 
     data = training.training_set(load_corpus([CORPUS], taxonomy=taxonomy), taxonomy)
-    pipeline = training.build_pipeline(shipped.manifest["selection"]["chosen"], shipped.temperature)
-    pipeline.fit(data.texts, data.labels)
+    pipeline = training.fit_pipeline(shipped.manifest["selection"]["chosen"], data, shipped.temperature)
     return pipeline, data
 
 

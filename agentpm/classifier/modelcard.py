@@ -59,6 +59,16 @@ def provenance_rows(info: dict[str, Any]) -> list[dict[str, str]]:
             f"confidence under {thresholds['confidence']}",
         ),
     ]
+    cv = info.get("cv") or {}
+    if cv:
+        facts.append(
+            (
+                "grouped cross-validation",
+                f"macro-F1 {cv['macro_f1']:.3f}, ECE {cv['ece']:.3f}, on the "
+                f"{cv.get('scored_on', 'out-of-fold scores')}; labels {thresholds['cv_coverage']:.1%} at "
+                f"{thresholds['cv_precision']:.1%} precision",
+            )
+        )
     facts += [(name, _score_line(scores)) for name, scores in (info.get("scores") or {}).items()]
     return [{"key": key, "value": "" if value is None else str(value)} for key, value in facts]
 

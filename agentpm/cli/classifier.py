@@ -142,7 +142,7 @@ def model_eval(
     ood: Path | None = typer.Option(
         None, "--ood", help="Held-out reports in another register, never trained on."
     ),
-    repeats: int = typer.Option(3, "--repeats", min=1, max=20, help="Repeats of the grouped 5-fold split."),
+    repeats: int = typer.Option(2, "--repeats", min=1, max=20, help="Repeats of the grouped 5-fold split."),
     output_format: SHOW_FORMATS = format_option(SHOW_FORMATS),
     card: Path | None = typer.Option(
         Path("reports/model-card.md"), "--card", help="Where to write the model card."
