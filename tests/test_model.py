@@ -321,6 +321,7 @@ def test_write_refuses_plain_markdown_and_leaves_it_alone(cli, tmp_path):
     assert path.read_text() == text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("AGENTPM_SKIP_RETRAIN") == "1", reason="retraining takes about a minute")
 def test_retraining_reproduces_the_shipped_model_bit_for_bit(cli, tmp_path):
     shipped_manifest = json.loads((SHIPPED / "manifest.json").read_text())

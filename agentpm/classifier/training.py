@@ -795,7 +795,7 @@ def evaluate(
             "threshold": model.confidence_threshold,
             "temperature": model.temperature,
         },
-        "method": f"the shipped model on the real-text test split; {repeats}x repeated grouped stratified "
+        "method": f"The shipped model on the real-text test split; {repeats}x repeated grouped stratified "
         f"{CV_FOLDS}-fold cross-validation of the training part (folds never split a repository or site; "
         "temperature and threshold refitted on grouped inner folds); 95% intervals by bootstrap over reports",
         "classes": data.classes,
