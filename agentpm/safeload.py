@@ -8,7 +8,10 @@ with the line where it was found, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -137,6 +140,11 @@ def load_yaml(text: str, line_offset: int = 0) -> tuple[Any, dict[str, int]]:
             data = None
         except RecursionError:
             raise UnreadableInput("YAML is nested too deeply to be an incident record") from None
+        except (ValueError, OverflowError) as exc:
+            # e.g. an integer of thousands of digits (Python refuses to convert it)
+            raise UnreadableInput(
+                f"a YAML value cannot be read: {' '.join(str(exc).split())[:160]}"
+            ) from None
         else:
             return data, _key_lines(node, line_offset)
         try:
@@ -231,3 +239,61 @@ def load_json(text: str) -> tuple[Any, dict[str, int]]:
             if found:
                 lines[key] = text.count("\n", 0, found.start()) + 1
     return data, lines
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def read_regular_file(path: Path | str, limit: int, what: str = "an incident report") -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or ``UnreadableInput``.
+
+    Opened without blocking and checked with ``fstat`` on the open descriptor, so a FIFO, a
+    device or a socket is refused unread (a FIFO would hang the run, ``/dev/zero`` would fill
+    memory), and a symlink counts only when it leads to a regular file. At most ``limit + 1``
+    bytes are ever read, whatever the file claims its size is.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except IsADirectoryError:
+        raise UnreadableInput("is a directory, not a file") from None
+    except FileNotFoundError:
+        raise UnreadableInput("no such file (or a symlink to nothing)") from None
+    except OSError as exc:
+        raise UnreadableInput(f"cannot open: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(descriptor)
+        mode = info.st_mode
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a FIFO (named pipe)"
+                if stat.S_ISFIFO(mode)
+                else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket"
+                if stat.S_ISSOCK(mode)
+                else "a directory"
+                if stat.S_ISDIR(mode)
+                else "not a regular file"
+            )
+            raise UnreadableInput(f"is {kind}, not a regular file; agentpm reads only regular files")
+        if info.st_size > limit:
+            raise UnreadableInput(
+                f"file is {info.st_size / 1048576:.1f} MiB, over the {limit / 1048576:g} MiB limit for {what}; "
+                "split it or remove pasted logs"
+            )
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = os.read(descriptor, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise UnreadableInput(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
+    if total > limit:
+        raise UnreadableInput(
+            f"file is over the {limit / 1048576:g} MiB limit for {what}; split it or remove pasted logs"
+        )
+    return b"".join(chunks)

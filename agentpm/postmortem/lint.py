@@ -12,16 +12,18 @@ pandas, scikit-learn or numpy) and nothing from the CLI.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from agentpm.errors import UsageError
 from agentpm.records.corpus import check_against_taxonomy, discover
 from agentpm.records.incident import SECTION_FIELD_ALIASES, SECTIONS, Incident
-from agentpm.records.parsing import canonical_section, decode_text, parse_file
+from agentpm.records.parsing import canonical_section, decode_text, match_heading, parse_file
 from agentpm.taxonomy import Taxonomy
 
 Severity = Literal["error", "warning"]
@@ -246,7 +248,6 @@ def rule_ids(spec: Iterable[str] | None) -> set[str]:
 
 # -- text helpers -------------------------------------------------------------------------
 
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -314,16 +315,16 @@ def _markdown_blocks(text: str, title: str) -> list[_Block]:
             prose_lines[-1].append("")
             raw_parts[-1].append(raw)
             continue
-        heading = None if in_fence else _HEADING.match(masked)
+        heading = None if in_fence else match_heading(masked)
         if heading:
-            heading_text = heading.group(2).strip()
-            is_title = heading.group(1) == "#" and heading_text.lower() == title.strip().lower()
+            heading_text = heading[1].strip()
+            is_title = heading[0] == 1 and heading_text.lower() == title.strip().lower()
             section = (
                 "title"
                 if is_title
                 else (canonical_section(heading_text) or " ".join(heading_text.lower().split()))
             )
-            blocks.append(_Block(section, number, len(heading.group(1)), number + 1, label=heading_text))
+            blocks.append(_Block(section, number, heading[0], number + 1, label=heading_text))
             prose_lines.append([])
             raw_parts.append([])
             continue
@@ -360,17 +361,31 @@ def _line_in(block: _Block, position: int) -> int:
     return block.first_line + block.prose.count("\n", 0, position)
 
 
+@lru_cache(maxsize=8)
+def _line_starts(text: str) -> list[int]:
+    """Offsets where each line of ``text`` starts (a str caches its hash, so a hit costs nothing)."""
+    starts = [0]
+    position = text.find("\n")
+    while position >= 0:
+        starts.append(position + 1)
+        position = text.find("\n", position + 1)
+    return starts
+
+
+def _line_at(text: str, offset: int) -> int:
+    return bisect_right(_line_starts(text), offset)
+
+
 def _locate(raw_text: str, phrase: str, from_line: int) -> int | None:
     """The file line where ``phrase`` occurs at or after ``from_line``, across YAML folding and JSON escapes."""
     words = phrase.split()
     if not words:
         return None
     pattern = re.compile(r"(?:\s|\\n|\\t)+".join(re.escape(word) for word in words), re.IGNORECASE)
-    offset = 0
-    if from_line > 1:
-        offset = sum(len(line) + 1 for line in raw_text.split("\n")[: from_line - 1])
+    starts = _line_starts(raw_text)
+    offset = starts[min(from_line, len(starts)) - 1] if from_line > 1 else 0
     found = pattern.search(raw_text, offset) or pattern.search(raw_text)
-    return raw_text.count("\n", 0, found.start()) + 1 if found else None
+    return _line_at(raw_text, found.start()) if found else None
 
 
 # -- wording rules ------------------------------------------------------------------------
@@ -666,7 +681,7 @@ def _suppressed(text: str, path: str) -> tuple[set[str], list[Finding]]:
     disabled: set[str] = set()
     unknown: list[Finding] = []
     for match in _SUPPRESS.finditer(text):
-        line = text.count("\n", 0, match.start()) + 1
+        line = _line_at(text, match.start())
         for token in re.split(r"[,\s]+", match.group(1).strip()):
             if not token:
                 continue
@@ -737,10 +752,10 @@ def lint_incident(incident: Incident, text: str, taxonomy: Taxonomy | None, toda
     # A heading counts as present even when empty: PM011 reports it as unfilled, not PM010 as missing.
     present = {block.section for block in blocks if block.section not in ("preamble", "title")}
     filled_items = [item for item in incident.action_items if not _is_placeholder_item(item.title)]
-    for block in blocks:
+    for index, block in enumerate(blocks):
         if block.section in ("title",) or (block.section == "preamble" and not block.has_guidance):
             continue
-        if _has_subsections(block, blocks):
+        if _has_subsections(index, blocks):
             continue
         content = _strip_comments(block.raw).strip()
         known = block.section in SECTIONS
@@ -794,9 +809,13 @@ def lint_incident(incident: Incident, text: str, taxonomy: Taxonomy | None, toda
 
     # Action items.
     items_line = incident.line_of("action_items")
+    # Items are written in order: each is looked for from the line of the one before, so a
+    # long list costs one pass over the file, not one pass per item.
+    search_from = items_line
     for number, item in enumerate(incident.action_items, 1):
         label = f"action item {number} ({_short(item.title)})"
-        line = _item_line(text, item.title, items_line)
+        line = _item_line(text, item.title, search_from)
+        search_from = line or search_from
         if _is_placeholder_item(item.title):
             add(
                 "PM011",
@@ -857,12 +876,12 @@ def lint_incident(incident: Incident, text: str, taxonomy: Taxonomy | None, toda
     return findings
 
 
-def _has_subsections(block: _Block, blocks: Sequence[_Block]) -> bool:
+def _has_subsections(index: int, blocks: Sequence[_Block]) -> bool:
     """True when a deeper heading follows before the next heading of the same level: a
     '## Timeline' holding only '### Day 1' and '### Day 2' is filled (the sub-sections are checked on their own)."""
+    block = blocks[index]
     if block.level == 0:
         return False
-    index = blocks.index(block)
     return index + 1 < len(blocks) and blocks[index + 1].level > block.level
 
 

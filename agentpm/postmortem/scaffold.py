@@ -9,8 +9,11 @@ hyphens, and the resulting path is checked to sit directly inside the target fol
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -24,7 +27,7 @@ from agentpm.taxonomy import Taxonomy
 MAX_SLUG = 60
 TEMPLATES = {"md": "postmortem.md.j2", "yaml": "postmortem.yaml.j2"}
 # `id:` at the top level of YAML or front matter, and `"id": "..."` anywhere in JSON.
-_YAML_ID = re.compile(r"""^id[ \t]*:[ \t]*["']?([^"'#\n]+?)["']?[ \t]*(?:#.*)?$""", re.MULTILINE)
+_YAML_ID_KEY = re.compile(r"id[ \t]{0,16}:")
 _JSON_ID = re.compile(r'"id"\s*:\s*"([^"\n]+)"')
 #: Only the head of each file is read for its id: ids sit at the top, and a corpus of
 #: thousands of files must not be read in full just to pick a number.
@@ -97,10 +100,38 @@ def existing_ids(folder: Path) -> set[str]:
                 head = stream.read(_ID_SCAN_BYTES).decode("utf-8", "ignore")
         except OSError:
             continue  # an unreadable file has no id to collide with; `agentpm validate` reports it
-        found.update(
-            match.group(1).strip() for pattern in (_YAML_ID, _JSON_ID) for match in pattern.finditer(head)
-        )
+        found.update(match.group(1).strip() for match in _JSON_ID.finditer(head))
+        found.update(_yaml_ids(head))
     return found
+
+
+def _yaml_ids(head: str) -> list[str]:
+    """Values of top-level ``id:`` lines, read with str methods (linear, whatever the line)."""
+    ids = []
+    for line in head.split("\n"):
+        key = _YAML_ID_KEY.match(line) if line.startswith("id") else None
+        if key:
+            value = line[key.end() :].split("#", 1)[0].strip().strip("\"'").strip()
+            if value:
+                ids.append(value)
+    return ids
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on the folder itself (flock on its descriptor, no lock file): two
+    `agentpm new` runs in one folder take turns choosing an id and creating their file."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, write_new_file still never overwrites
+        yield
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def next_id(day: date, used: set[str]) -> str:
@@ -172,11 +203,6 @@ def create_draft(
     templates: Path | None = None,
 ) -> Draft:
     """Render a new post-mortem draft and write it, never over an existing file."""
-    from jinja2 import TemplateError
-
-    from agentpm.records.writing import write_new_file
-    from agentpm.templating import render
-
     if output_format not in TEMPLATES:
         raise UsageError(f"--format: {output_format!r} is not supported; use md or yaml")
     shown_title = clean_title(title)
@@ -186,6 +212,26 @@ def create_draft(
         raise UsageError(
             f"--category: unknown category {category_id!r}; known ids: {', '.join(taxonomy.ids)}"
         )
+    folder.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder):
+        return _create_locked(shown_title, folder, taxonomy, when, sev, category_id, output_format, templates)
+
+
+def _create_locked(
+    shown_title: str,
+    folder: Path,
+    taxonomy: Taxonomy,
+    when: date,
+    sev: str | None,
+    category_id: str | None,
+    output_format: str,
+    templates: Path | None,
+) -> Draft:
+    from jinja2 import TemplateError
+
+    from agentpm.records.writing import write_new_file
+    from agentpm.templating import render
+
     incident_id = next_id(when, existing_ids(folder))
     # A title with no Latin letters or digits still gets a unique, readable name: its id.
     slug = slugify(shown_title) or incident_id.lower()

@@ -23,7 +23,7 @@ from agentpm import __version__
 from agentpm.parallel import map_in_order
 from agentpm.records.corpus import CorpusChecks, discover
 from agentpm.records.incident import Incident, as_utc
-from agentpm.records.parsing import Problem, exit_code_for, parse_file
+from agentpm.records.parsing import Problem, exit_code_for, failed_on_file, parse_file
 from agentpm.taxonomy import Taxonomy
 
 #: Bump when the record layout or the parser's behaviour changes: old rows are then ignored.
@@ -127,7 +127,11 @@ def parse_to_data(path: str) -> dict[str, Any]:
     result = parse_file(path)
     if result.incident is None:
         return {"problems": [[p.message, p.line, p.kind, p.field] for p in result.problems]}
-    return {"record": record_data(result.incident)}
+    try:
+        return {"record": record_data(result.incident)}
+    except Exception as exc:  # noqa: BLE001 - one file must never stop a run
+        problem = failed_on_file(path, exc)
+        return {"problems": [[problem.message, None, problem.kind, None]]}
 
 
 def _stat_and_parse(path: str) -> tuple[int, int, dict[str, Any]]:
@@ -283,6 +287,13 @@ def _parse_all(
     return map_in_order(_stat_and_parse, paths, PARALLEL_MINIMUM, progress, workers, chunksize=200, every=500)
 
 
+def _outcome(data: dict[str, Any], shown: str, key: str, size: int, mtime_ns: int) -> Record | list[Problem]:
+    """The record a parsed (or cached) file gives, or its problems."""
+    if "record" not in data:
+        return [Problem(shown, message, line, kind, name) for message, line, kind, name in data["problems"]]
+    return Record.from_data(data["record"], shown, key, size, mtime_ns)
+
+
 def load_records(
     paths: Sequence[Path | str],
     taxonomy: Taxonomy | None = None,
@@ -331,12 +342,14 @@ def load_records(
     for entry in entries:
         assert entry is not None
         shown, key, size, mtime_ns, data = entry
-        if "record" not in data:
-            out.problems.extend(
-                Problem(shown, message, line, kind, name) for message, line, kind, name in data["problems"]
-            )
+        try:
+            outcome = _outcome(data, shown, key, size, mtime_ns)
+        except Exception:  # noqa: BLE001 - a damaged cache row: read the file itself instead
+            outcome = _outcome(parse_to_data(shown), shown, key, size, mtime_ns)
+        if isinstance(outcome, list):
+            out.problems.extend(outcome)
             continue
-        record = Record.from_data(data["record"], shown, key, size, mtime_ns)
+        record = outcome
         # Same checks and messages as load_corpus, so `validate` and `report` agree on what is skipped.
         found = checks.problems(record, shown)
         if found:

@@ -23,25 +23,54 @@ def _is_incident_name(name: str) -> bool:
     return ("." + suffix.lower()) in SUFFIXES and stem.lower() not in _NOT_INCIDENTS
 
 
-def discover(paths: Iterable[Path | str]) -> tuple[list[Path], list[Problem]]:
+def _walk(root: str, problems: list[Problem]) -> list[str]:
+    """Incident file names under ``root``: an explicit stack (no recursion limit on deep trees),
+    symlinked folders not followed, and a folder that cannot be listed reported, not skipped."""
+    found: list[str] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    name = entry.name
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if not name.startswith((".", "_")):
+                                stack.append(entry.path)
+                        elif _is_incident_name(name):
+                            found.append(entry.path)
+                    except OSError as exc:
+                        problems.append(
+                            Problem(entry.path, f"cannot inspect: {exc.strerror or exc}", None, "unreadable")
+                        )
+        except OSError as exc:
+            problems.append(
+                Problem(
+                    folder,
+                    f"cannot list this folder ({exc.strerror or exc}); its files were not read",
+                    None,
+                    "unreadable",
+                )
+            )
+    return found
+
+
+def discover(paths: Iterable[Path | str] | Path | str) -> tuple[list[Path], list[Problem]]:
     """Incident files under the given files and folders (recursive, sorted, de-duplicated).
 
     Hidden files and folders and those starting with '_' are skipped, as are README,
-    CHANGELOG and LICENSE files.
+    CHANGELOG and LICENSE files. A folder that cannot be listed is a problem (exit code 2).
     """
     files: list[Path] = []
     problems: list[Problem] = []
     seen: set[str] = set()
-    for raw in paths:
+    for raw in [paths] if isinstance(paths, (str, Path)) else paths:
         path = Path(raw)
         if path.is_dir():
-            found: list[str] = []
-            for folder, dirnames, filenames in os.walk(path):
-                dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
-                found.extend(os.path.join(folder, name) for name in filenames if _is_incident_name(name))
             # Strings until kept: Path objects cost more than the walk itself on a large folder.
-            candidates: list[str] = sorted(found)
-        elif path.exists():
+            candidates: list[str] = sorted(_walk(str(path), problems))
+        elif path.exists() or path.is_symlink():
             candidates = [str(path)]
         else:
             problems.append(Problem(str(path), "no such file or folder", None, "unreadable"))
@@ -192,7 +221,7 @@ class CorpusChecks:
 
 
 def load_corpus(
-    paths: Sequence[Path | str],
+    paths: Sequence[Path | str] | Path | str,
     taxonomy: Taxonomy | None = None,
     parse: Callable[[Path], ParseResult] = parse_file,
     progress: Callable[[int, int], None] | None = None,

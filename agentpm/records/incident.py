@@ -118,7 +118,7 @@ _ISO_Z = re.compile(r"[zZ]$")
 def parse_when(value: Any) -> Any:
     """Accept an ISO date or datetime (string, date or datetime) and keep its time zone."""
     if isinstance(value, (date, datetime)):
-        return value
+        return _plausible(value, str(value))
     if not isinstance(value, str):
         raise ValueError(f"expected an ISO date or datetime, got {type(value).__name__}")
     text = value.strip()
@@ -128,8 +128,10 @@ def parse_when(value: Any) -> Any:
     normalised = _ISO_Z.sub("+00:00", text)
     try:
         if len(normalised) == 10:
-            return date.fromisoformat(normalised)
-        return datetime.fromisoformat(normalised.replace(" ", "T", 1))
+            return _plausible(date.fromisoformat(normalised), text)
+        return _plausible(datetime.fromisoformat(normalised.replace(" ", "T", 1)), text)
+    except ImplausibleDate:
+        raise
     except ValueError as exc:
         reason = str(exc)
         if "range" in reason or "must be in" in reason:
@@ -137,6 +139,27 @@ def parse_when(value: Any) -> Any:
         raise ValueError(
             f"{text!r} is not an ISO date; use YYYY-MM-DD or an ISO datetime such as 2026-03-01T09:30:00Z"
         ) from None
+
+
+class ImplausibleDate(ValueError):
+    """A real calendar date that cannot be an incident's (year 1, or beyond what UTC can hold)."""
+
+
+#: Incident dates outside these years are typos (a year 1 or 9999 also breaks date arithmetic).
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
+
+
+def _plausible(value: date | datetime, text: str) -> date | datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ImplausibleDate(
+            f"{text!r}: year {value.year} is not a plausible incident date ({EARLIEST_YEAR}-{LATEST_YEAR})"
+        )
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        try:
+            value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ImplausibleDate(f"{text!r} is out of range once converted to UTC") from None
+    return value
 
 
 def as_utc(value: date | datetime | None) -> datetime | None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from agentpm.records.incident import SECTIONS, Incident, parse_when
-from agentpm.safeload import UnreadableInput, load_json, load_yaml
+from agentpm.safeload import UnreadableInput, load_json, load_yaml, read_regular_file
 
 #: Files larger than this are refused unread: a post-mortem is a few KB; anything near this
 #: size is a log dump or a mistake, and reading it would stall a corpus run.
@@ -79,12 +79,12 @@ class _Invalid(Exception):
 
 # -- Markdown -----------------------------------------------------------------------------
 
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 _FENCE_STARTS = frozenset(" \t`~")
-_BOLD_LABEL = re.compile(r"^\*\*([^*\n]{2,40}?)\s*:?\s*\*\*\s*:?\s*(.*)$")
-_META_LINE = re.compile(
-    r"^[ \t]*(?:[-*][ \t]+)?(?:\*\*)?([A-Za-z][A-Za-z _-]{0,30}?)(?:\*\*)?[ \t]*:(?:\*\*)?[ \t]*(.*?)[ \t]*$"
+# The key part of a "Key: value" line under a plain-Markdown title. Bounded repetitions only:
+# the value is taken with str methods, so no line, however long, makes the match slow.
+_META_KEY = re.compile(
+    r"[ \t]{0,16}(?:[-*][ \t]{1,8})?(?:\*\*)?([A-Za-z][A-Za-z _-]{0,30}?)(?:\*\*)?[ \t]{0,8}:(?:\*\*)?"
 )
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[-_ .]|$)")
 
@@ -118,6 +118,37 @@ _PLAIN_META_ALIASES = {
 }
 
 
+def match_heading(line: str) -> tuple[int, str] | None:
+    """An ATX heading ``## Text ##`` as (level, text), or None; linear in the line's length."""
+    level = len(line) - len(line.lstrip("#"))
+    if not 1 <= level <= 6 or len(line) == level or line[level] not in " \t":
+        return None
+    return level, line[level:].strip(" \t").rstrip("#").rstrip(" \t")
+
+
+def match_bold_label(line: str) -> tuple[str, str] | None:
+    """A label line ``**Root cause:** text`` as (label, text), or None; linear in the line's length."""
+    if not line.startswith("**"):
+        return None
+    end = line.find("**", 2)
+    if end < 0:
+        return None
+    label = line[2:end].rstrip()
+    label = label[:-1].rstrip() if label.endswith(":") else label
+    if not 2 <= len(label) <= 40 or "*" in label or "\n" in label:
+        return None
+    rest = line[end + 2 :].lstrip()
+    return label, (rest[1:].lstrip() if rest.startswith(":") else rest).rstrip()
+
+
+def match_meta_line(line: str) -> tuple[str, str] | None:
+    """A ``Key: value`` line as (key, value), or None."""
+    found = _META_KEY.match(line)
+    if not found:
+        return None
+    return found.group(1), line[found.end() :].strip(" \t")
+
+
 @lru_cache(maxsize=4096)
 def canonical_section(heading: str) -> str | None:
     """The canonical section id for a heading such as '3. Root Cause Analysis', or None."""
@@ -148,20 +179,20 @@ def split_sections(
         if first in _FENCE_STARTS and _FENCE.match(line):
             in_fence = not in_fence
         elif not in_fence and first in ("#", "*"):
-            heading = _HEADING.match(line) if first == "#" else None
+            heading = match_heading(line) if first == "#" else None
             if heading:
-                text = heading.group(2).strip()
-                if heading.group(1) == "#" and title and text.strip().lower() == title.strip().lower():
+                text = heading[1].strip()
+                if heading[0] == 1 and title and text.strip().lower() == title.strip().lower():
                     continue  # the document title repeated as H1 is not a section
                 current = canonical_section(text) or (" ".join(text.lower().split()) or "preamble")
                 lines_of.setdefault(current, first_line + index)
                 sections.setdefault(current, [])
                 continue
-            label = _BOLD_LABEL.match(line)
-            if label and canonical_section(label.group(1)):
-                current = canonical_section(label.group(1)) or current
+            label = match_bold_label(line)
+            if label and canonical_section(label[0]):
+                current = canonical_section(label[0]) or current
                 lines_of.setdefault(current, first_line + index)
-                sections.setdefault(current, []).append(label.group(2))
+                sections.setdefault(current, []).append(label[1])
                 continue
         sections.setdefault(current, []).append(line)
     joined = {key: "\n".join(lines).strip() for key, lines in sections.items()}
@@ -193,9 +224,9 @@ def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, in
         if _FENCE.match(line):
             in_fence = not in_fence
             continue
-        heading = None if in_fence else _HEADING.match(line)
-        if heading and heading.group(1) == "#":
-            fields["title"] = heading.group(2).strip()
+        heading = None if in_fence else match_heading(line)
+        if heading and heading[0] == 1:
+            fields["title"] = heading[1].strip()
             where["title"] = index + 1
             title_index = index
             break
@@ -206,14 +237,14 @@ def _plain_markdown(text: str, path: Path) -> tuple[dict[str, Any], dict[str, in
             cursor += 1
         meta_end = cursor
         while meta_end < len(lines):
-            match = _META_LINE.match(lines[meta_end])
+            match = match_meta_line(lines[meta_end])
             if not match:
                 break
-            key = match.group(1).strip().lower().replace(" ", "_").replace("-", "_")
+            key = match[0].strip().lower().replace(" ", "_").replace("-", "_")
             key = _PLAIN_META_ALIASES.get(key, key)
-            if key not in _PLAIN_META_KEYS or not match.group(2):
+            if key not in _PLAIN_META_KEYS or not match[1]:
                 break
-            fields[key] = match.group(2)
+            fields[key] = match[1]
             where[key] = meta_end + 1
             meta_end += 1
         # The title and the metadata block are not prose; blanking (not deleting) them keeps
@@ -391,32 +422,35 @@ def parse_bytes(data: bytes, path: Path | str) -> ParseResult:
 
 
 def read_limited(path: Path) -> bytes:
-    """The file's bytes, refusing files over MAX_FILE_BYTES before reading them."""
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise UnreadableInput(
-            f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_BYTES // 1048576} MiB limit "
-            "for an incident report; split it or remove pasted logs"
-        )
-    return path.read_bytes()
+    """The file's bytes: regular files only, at most MAX_FILE_BYTES read (see read_regular_file)."""
+    return read_regular_file(path, MAX_FILE_BYTES)
 
 
 def parse_file(path: Path | str) -> ParseResult:
-    """Read and parse one incident file."""
+    """Read and parse one incident file; whatever goes wrong becomes this file's problem."""
     path = Path(path)
     try:
-        data = read_limited(path)
+        return parse_bytes(read_limited(path), path)
     except UnreadableInput as exc:
-        return ParseResult(None, [Problem(str(path), str(exc), None, "unreadable")])
-    except IsADirectoryError:
-        return ParseResult(None, [Problem(str(path), "is a directory, not a file", None, "unreadable")])
-    except FileNotFoundError:
-        return ParseResult(None, [Problem(str(path), "no such file", None, "unreadable")])
-    except OSError as exc:
+        return ParseResult(None, [Problem(str(path), str(exc), exc.line, "unreadable")])
+    except RecursionError:
         return ParseResult(
-            None, [Problem(str(path), f"cannot read: {exc.strerror or exc}", None, "unreadable")]
+            None, [Problem(str(path), "nested too deeply to be an incident record", None, "unreadable")]
         )
-    return parse_bytes(data, path)
+    except Exception as exc:  # noqa: BLE001 - one file must never stop a run
+        return ParseResult(None, [failed_on_file(path, exc)])
+
+
+def failed_on_file(path: Path | str, exc: BaseException) -> Problem:
+    """The problem for an error agentpm did not foresee on one file: the run goes on without it."""
+    detail = " ".join(str(exc).split())[:200]
+    return Problem(
+        str(path),
+        f"agentpm could not process this file ({type(exc).__name__}: {detail}); the other files were "
+        "processed; please report this file",
+        None,
+        "unreadable",
+    )
 
 
 __all__ = [
