@@ -69,6 +69,12 @@ def _read_file(folder: Path) -> tuple[dict[str, object], Path | None]:
                 data = data.get(part, {}) if isinstance(data, dict) else {}
             if not data:
                 continue
+        if not isinstance(data, dict):
+            # e.g. `[tool] agentpm = "corpus"`: a value where a table of settings belongs
+            raise ConfigError(
+                f'{candidate}: [tool.agentpm] must be a table of settings (corpus = "..."), '
+                f"not {type(data).__name__} {data!r}"
+            )
         return data, candidate
     return {}, None
 

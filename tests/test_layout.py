@@ -23,7 +23,17 @@ ALLOWED = {
     "analysis": {"records", "classifier"},
     "cli": {"records", "classifier", "analysis", "postmortem", "exchange", "cli"},
 }
-SHARED = {"errors", "config", "taxonomy", "parallel", "templating", "safeload", "stats", "__init__"}
+SHARED = {
+    "errors",
+    "config",
+    "taxonomy",
+    "parallel",
+    "templating",
+    "safeload",
+    "stats",
+    "display",
+    "__init__",
+}
 
 
 def module_name(path: Path) -> str:

@@ -167,7 +167,8 @@ def test_object_arrays_are_refused(tmp_path):
     model = _copy_model(tmp_path)
     np.savez(model / "weights.npz", coef=np.array([{"x": 1}], dtype=object), allow_pickle=True)
     manifest = json.loads((model / "manifest.json").read_text())
-    manifest.pop("weights_sha256")
+    # A checksum that matches: the refusal must come from the dtype, not from the checksum.
+    manifest["weights_sha256"] = hashlib.sha256((model / "weights.npz").read_bytes()).hexdigest()
     (model / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="numeric arrays only|only numbers"):
         load_model(model)
@@ -230,11 +231,11 @@ def test_abstention_reasons(cli, tmp_path):
 def test_threshold_comes_from_the_manifest(cli, tmp_path):
     model = _copy_model(tmp_path)
     manifest = json.loads((model / "manifest.json").read_text())
-    manifest["thresholds"]["confidence"] = 1.01
+    manifest["thresholds"]["confidence"] = 1.0
     (model / "manifest.json").write_text(json.dumps(manifest))
-    incident = sorted((REPO / "corpus").glob("*.md"))[3]
+    incident = REPO / "tests" / "data" / "ood" / "ood-01-agent-keeps-writing-postgres-ddl.md"
     row = json.loads(cli("classify", str(incident), "--model", str(model), "--format", "json").stdout)[0]
-    assert row["reason"] == "low_confidence"
+    assert row["confidence"] < 1.0 and row["reason"] == "low_confidence"
 
 
 def test_explain_lists_terms_for_choice_and_runner_up(cli):

@@ -30,6 +30,7 @@ from agentpm.analysis.trends import (
     shift,
     trend_table,
 )
+from agentpm.display import clean
 from agentpm.errors import UsageError, WriteError
 from agentpm.records.writing import write_new_file
 from agentpm.taxonomy import Taxonomy
@@ -471,7 +472,7 @@ def md(text: Any) -> str:
     """Incident text made inert in a Markdown table cell: no markup, no raw HTML, no line breaks."""
     if text is None:
         return ""
-    value = " ".join(str(text).split())
+    value = " ".join(clean(text).split())
     value = _MD_SPECIAL.sub(r"\\\1", value)
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import sys
 import zipfile
@@ -25,6 +26,7 @@ import numpy as np
 
 from agentpm.classifier.features import channels, prose_word_count
 from agentpm.errors import ModelError
+from agentpm.safeload import UnreadableInput, read_regular_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from agentpm.records.incident import Incident
@@ -527,6 +529,17 @@ class Model:
         ]
         if self.coef.shape != (len(self.classes), offset) or self.intercept.shape != (len(self.classes),):
             raise ModelError("model coefficients do not match its vocabulary; the artefact is damaged")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """A model whose numbers cannot give a probability is refused, never used for a prediction."""
+        if not math.isfinite(self.temperature) or self.temperature <= 0:
+            raise ModelError(f"model temperature is {self.temperature}; it must be a positive number")
+        if not 0.0 <= self.confidence_threshold <= 1.0 or not 0.0 <= self.margin <= 1.0 or self.min_words < 0:
+            raise ModelError("model thresholds are out of range (confidence and margin 0-1, min_words >= 0)")
+        arrays = [self.coef, self.intercept, *(block.idf for block in self.blocks)]
+        if not all(np.isfinite(array).all() for array in arrays):
+            raise ModelError("model weights contain NaN or infinity; the artefact is damaged")
 
     # -- scoring --------------------------------------------------------------------------
     #: Texts vectorised together: large enough to amortise numpy's per-call cost, small
@@ -773,10 +786,12 @@ def _load_cached(resolved: str) -> Model:
         )
     _refuse_pickle(weights_path)
     try:
-        manifest_bytes = manifest_path.read_bytes()
-        weights_bytes = weights_path.read_bytes()
+        manifest_bytes = read_regular_file(manifest_path, MAX_MANIFEST_BYTES, "a model manifest")
+        weights_bytes = read_regular_file(weights_path, MAX_WEIGHTS_BYTES, "model weights")
         manifest = json.loads(manifest_bytes)
-    except (OSError, ValueError) as exc:
+    except UnreadableInput as exc:
+        raise ModelError(f"{manifest_path.parent}: {exc}") from None
+    except ValueError as exc:
         raise ModelError(f"{manifest_path}: unreadable model manifest ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelError(f"{manifest_path}: not an agentpm model manifest (format must be {FORMAT!r})")
@@ -786,28 +801,70 @@ def _load_cached(resolved: str) -> Model:
             f"(this agentpm reads version {FORMAT_VERSION}); retrain with `agentpm model train`"
         )
     recorded = manifest.get("weights_sha256")
-    if recorded and recorded != hashlib.sha256(weights_bytes).hexdigest():
+    if not isinstance(recorded, str):
+        raise ModelError(
+            f"{manifest_path}: the manifest has no weights_sha256; a model must name its weights"
+        )
+    if recorded != hashlib.sha256(weights_bytes).hexdigest():
         raise ModelError(
             f"{weights_path}: weights do not match the manifest's checksum; the artefact is damaged"
         )
-    try:
-        with np.load(weights_path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except ValueError as exc:
-        raise ModelError(f"{weights_path}: refused ({exc}); agentpm loads numeric arrays only") from None
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"{weights_path}: not a readable .npz archive ({exc})") from None
-    for name, array in arrays.items():
-        if array.dtype == object or array.dtype.kind not in "fiu":
-            raise ModelError(
-                f"{weights_path}: array {name!r} has dtype {array.dtype}; only numbers are allowed"
-            )
+    arrays = read_arrays(weights_bytes, weights_path)
     try:
         return Model(manifest, arrays, path, model_hash(manifest_bytes, weights_bytes))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise ModelError(
             f"{manifest_path}: model manifest is missing or has a bad {exc}; retrain the model"
         ) from None
+
+
+#: Caps on what a model may make agentpm read or allocate (the shipped model: 6 KB and 7 MB).
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_WEIGHTS_BYTES = 256 * 1024 * 1024
+MAX_ARRAYS_BYTES = 1024 * 1024 * 1024
+
+
+def read_arrays(weights: bytes, where: Path) -> dict[str, np.ndarray]:
+    """The numeric arrays of an .npz, each header checked before its data is read: numbers only,
+    no pickles, and a declared shape that matches the entry's size, within the caps."""
+    import io
+
+    arrays: dict[str, np.ndarray] = {}
+    total = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(weights)) as archive:
+            for info in archive.infolist():
+                total += info.file_size
+                if total > MAX_ARRAYS_BYTES:
+                    raise ModelError(f"{where}: arrays over {MAX_ARRAYS_BYTES >> 20} MiB; refusing to load")
+                with archive.open(info) as stream:
+                    version = np.lib.format.read_magic(stream)
+                    if version == (1, 0):
+                        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+                    elif version == (2, 0):
+                        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+                    else:
+                        raise ModelError(f"{where}: array {info.filename!r} uses .npy format {version}")
+                    if dtype.hasobject or dtype.kind not in "fiu":
+                        raise ModelError(
+                            f"{where}: array {info.filename!r} has dtype {dtype}; only numbers are allowed"
+                        )
+                    declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                    if declared > info.file_size:
+                        raise ModelError(
+                            f"{where}: array {info.filename!r} claims {declared:,} bytes but holds "
+                            f"{info.file_size:,}; the artefact is damaged"
+                        )
+                    data = stream.read(declared)
+                    if len(data) != declared:
+                        raise ModelError(f"{where}: array {info.filename!r} is truncated")
+                    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+                    arrays[info.filename.removesuffix(".npy")] = array
+    except ModelError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError) as exc:
+        raise ModelError(f"{where}: not a readable .npz archive of numeric arrays ({exc})") from None
+    return arrays
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from enum import Enum
@@ -17,6 +18,8 @@ from functools import cache
 from typing import Any
 
 import typer
+
+from agentpm.display import clean, csv_cell
 
 Columns = Sequence[tuple[str, str]]
 
@@ -68,7 +71,7 @@ def stdout_console() -> Any:
 
 def note(message: str) -> None:
     """A diagnostic line on stderr."""
-    print(message, file=sys.stderr)
+    print(clean(message), file=sys.stderr)
 
 
 def report_problems(problems: Iterable[Any]) -> None:
@@ -76,14 +79,23 @@ def report_problems(problems: Iterable[Any]) -> None:
         note(str(problem))
 
 
+# JSON escapes C0 itself; C1 controls and lone surrogates are escaped here, so the output is
+# valid UTF-8 and inert on a terminal while the data stays exact.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\ud800-\udfff]")
+
+
+def _json_safe(text: str) -> str:
+    return _JSON_UNSAFE.sub(lambda found: f"\\u{ord(found.group(0)):04x}", text)
+
+
 def emit_json(data: Any) -> None:
     if isinstance(data, list) and data:
         # One record per line: still valid JSON and easy to grep, and the C encoder (no indent)
         # is ten times faster on the thousands of rows a batch produces.
         lines = ",\n".join("  " + json.dumps(item, ensure_ascii=False, default=str) for item in data)
-        sys.stdout.write("[\n" + lines + "\n]\n")
+        sys.stdout.write(_json_safe("[\n" + lines + "\n]\n"))
         return
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(_json_safe(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"))
 
 
 def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -93,7 +105,7 @@ def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     for row in rows:
         writer.writerow(
             {
-                key: ";".join(map(str, value)) if isinstance(value, list) else value
+                key: csv_cell(";".join(map(str, value)) if isinstance(value, list) else value)
                 for key, value in row.items()
             }
         )
@@ -103,7 +115,7 @@ def emit_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
 def emit_table(rows: Sequence[dict[str, Any]], columns: Columns, title: str | None = None) -> None:
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(title=clean(title) if title else None, show_lines=False, header_style="bold")
     for _, header in columns:
         table.add_column(header, overflow="fold")
     for row in rows:
@@ -113,8 +125,8 @@ def emit_table(rows: Sequence[dict[str, Any]], columns: Columns, title: str | No
 
 def _cell(value: Any) -> str:
     if isinstance(value, list):
-        return ", ".join(map(str, value))
-    return "" if value is None else str(value)
+        return clean(", ".join(map(str, value)))
+    return clean(value)
 
 
 def emit_markdown(text: str) -> None:
@@ -124,6 +136,7 @@ def emit_markdown(text: str) -> None:
 
         stdout_console().print(Markdown(text))
     else:
+        text = clean_lines(text)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
@@ -149,7 +162,12 @@ def emit(
     elif fmt == "markdown":
         emit_markdown(text or "")
     else:
-        sys.stdout.write(text or "")
+        sys.stdout.write(clean_lines(text or ""))
+
+
+def clean_lines(text: str) -> str:
+    """Plain text for the terminal: each line cleaned, the line structure kept."""
+    return "\n".join(clean(line) for line in text.split("\n"))
 
 
 class Progress:

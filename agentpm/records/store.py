@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from agentpm.errors import WriteError
-from agentpm.records.parsing import MARKDOWN_SUFFIXES, YAML_SUFFIXES, parse_text
-from agentpm.records.writing import atomic_write
+from agentpm.records.parsing import MARKDOWN_SUFFIXES, MAX_FILE_BYTES, YAML_SUFFIXES, parse_text
+from agentpm.records.writing import atomic_write, fingerprint
+from agentpm.safeload import UnreadableInput, read_regular_file
 
-_TOP_KEY = re.compile(r"^prediction[ \t]*:")
+# The key as people write it: bare, or quoted ("prediction": / 'prediction':).
+_TOP_KEY = re.compile(r"""^(?:prediction|"prediction"|'prediction')[ \t]*:""")
 _SPACE = re.compile(r"\s*")
 
 
@@ -28,13 +30,17 @@ def _yaml_value(record: dict[str, Any]) -> str:
 def _replace_yaml_entry(lines: list[str], start: int, end: int, newline: str, entry: str) -> list[str]:
     """Replace (or insert) the top-level ``prediction:`` block in lines[start:end]."""
     for index in range(start, end):
-        if _TOP_KEY.match(lines[index]):
+        found = _TOP_KEY.match(lines[index])
+        if found:
             stop = index + 1
-            # The block continues over indented and blank lines (a block mapping written by hand).
-            while stop < end and (lines[stop].strip() == "" or lines[stop][:1] in (" ", "\t")):
-                stop += 1
-            while stop > index + 1 and lines[stop - 1].strip() == "":
-                stop -= 1
+            inline = lines[index][found.end() :].split("#", 1)[0].strip()
+            if not inline:
+                # A block mapping written by hand continues over its indented lines; comment
+                # lines are the user's and stay where they are.
+                while (
+                    stop < end and lines[stop][:1] in (" ", "\t") and not lines[stop].lstrip().startswith("#")
+                ):
+                    stop += 1
             return lines[:index] + [entry + newline] + lines[stop:]
     insert_at = end
     if insert_at > start and not lines[insert_at - 1].endswith(("\n", "\r")):
@@ -81,13 +87,17 @@ def with_prediction(raw: str, path: Path, record: dict[str, Any]) -> str:
     suffix = path.suffix.lower()
     bom = "\ufeff" if raw.startswith("\ufeff") else ""
     text = raw[len(bom) :]
-    newline = "\r\n" if "\r\n" in text else "\n"
+    newline = "\r\n" if "\r\n" in text else "\n" if "\n" in text else "\r" if "\r" in text else "\n"
     entry = "prediction: " + _yaml_value(record)
     if suffix in (".json",):
         return bom + _json_with_prediction(text, record)
     lines = text.splitlines(keepends=True)
     if suffix in YAML_SUFFIXES:
-        return bom + "".join(_replace_yaml_entry(lines, 0, len(lines), newline, entry))
+        # A document end marker ("...") closes the mapping: the entry goes before it.
+        end = next(
+            (index for index, line in enumerate(lines) if line.rstrip("\r\n").rstrip() == "..."), len(lines)
+        )
+        return bom + "".join(_replace_yaml_entry(lines, 0, end, newline, entry))
     if suffix in MARKDOWN_SUFFIXES:
         if not lines or lines[0].rstrip("\r\n").rstrip() != "---":
             raise WriteError(
@@ -101,20 +111,36 @@ def with_prediction(raw: str, path: Path, record: dict[str, Any]) -> str:
 
 
 def store_prediction(path: Path, record: dict[str, Any], expected_title: str | None = None) -> None:
-    """Write ``record`` as the file's ``prediction``; refuse if the result would not parse the same."""
+    """Write ``record`` as the file's ``prediction``; refuse if the result would not parse the same.
+
+    If another process changes the file between the read and the write, the edit is made
+    again on the new content once; if it changes again, the file is left to the other writer.
+    """
     path = Path(path)
-    try:
-        raw_bytes = path.read_bytes()
-        raw = raw_bytes.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WriteError(f"{path}: cannot read it back to store the prediction ({exc})") from None
+    for attempt in (1, 2):
+        try:
+            raw_bytes = read_regular_file(path, MAX_FILE_BYTES)
+            raw = raw_bytes.decode("utf-8")
+        except (UnreadableInput, UnicodeDecodeError) as exc:
+            raise WriteError(f"{path}: cannot read it back to store the prediction ({exc})") from None
+        seen = fingerprint(path)
+        updated = _updated_text(path, raw, record, expected_title)
+        try:
+            atomic_write(path, updated.encode("utf-8"), expected=seen)
+            return
+        except WriteError as exc:
+            if attempt == 2 or "changed while" not in str(exc):
+                raise
+
+
+def _updated_text(path: Path, raw: str, record: dict[str, Any], expected_title: str | None) -> str:
     try:
         updated = with_prediction(raw, path, record)
     except (ValueError, IndexError) as exc:
         raise WriteError(
             f"{path}: could not find where to put the prediction ({exc}); file left unchanged"
         ) from None
-    check = parse_text(updated.lstrip("\ufeff").replace("\r\n", "\n"), path)
+    check = parse_text(updated.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n"), path)
     stored = check.incident.prediction if check.incident else None
     if (
         check.incident is None
@@ -126,4 +152,4 @@ def store_prediction(path: Path, record: dict[str, Any], expected_title: str | N
         raise WriteError(
             f"{path}: storing the prediction would change how the file reads ({reason}); file left unchanged"
         )
-    atomic_write(path, updated.encode("utf-8"))
+    return updated
