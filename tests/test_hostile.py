@@ -61,12 +61,12 @@ HOSTILE = {
     "date-range-edge": (
         lambda f: write(f, "h.md", _front("title: Edge\ndate: 9999-12-31T23:59:59-12:00")),
         1,
-        False,
+        True,
     ),
     "date-year-one": (
         lambda f: write(f, "h.md", _front("title: Year one\ndate: 0001-01-01T00:00:00+05:00")),
         1,
-        False,
+        True,
     ),
     "binary": (lambda f: write(f, "h.md", b"\x00\x01\x02binary"), 2, False),
     "utf16": (lambda f: write(f, "h.md", "title: x".encode("utf-16")), 2, False),

@@ -100,7 +100,10 @@ INFORMAL = (
 # rule: (failing text, passing text); the failing one must raise the rule, the passing one not.
 CASES = {
     "PM001": (b"\x00\x01binary", INFORMAL),
-    "PM002": (variant(("severity: SEV2", "severity: SEV9")), GOOD),
+    "PM002": (variant(("severity: SEV2", "severity: SEV2\nprediction: 5")), GOOD),
+    "PM021": (variant(("severity: SEV2", "severity: SEV2\nrootcause: the ledger renamed a field")), GOOD),
+    "PM022": (variant(("date: 2026-03-02T09:00:00+01:00", "date: 2026-03-02")), GOOD),
+    "PM023": (variant(("severity: SEV2", "severity: High")), GOOD),
     "PM003": (variant(("category: tool-api-drift", "category: api-weirdness")), GOOD),
     "PM005": (
         variant(("severity: SEV2\n", "")),

@@ -256,6 +256,8 @@ def test_new_then_lint_flags_the_template_and_the_filled_post_mortem_is_clean(cl
     filled = cli("lint", str(path))
     assert filled.code == 0, filled.stdout
     final = path.read_text(encoding="utf-8").replace("status: draft", "status: final")
+    # Once detection has a time, the start needs one too (PM022: no durations from midnight).
+    final = final.replace("date: 2026-03-02\n", "date: 2026-03-02T09:00:00+01:00\n")
     final = final.replace("detected:   #", "detected: 2026-03-02T11:30:00+01:00 #")
     final = final.replace("resolved:   #", "resolved: 2026-03-02T15:00:00+01:00 #")
     path.write_text(final, encoding="utf-8")

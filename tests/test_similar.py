@@ -113,7 +113,7 @@ def test_a_query_outside_the_corpus_and_a_corpus_with_nothing_else(cli, tmp_path
 
 def test_unreadable_or_invalid_query_is_a_one_line_error(cli, tmp_path):
     folder, _ = _corpus(tmp_path)
-    for name, content in (("bin.md", b"\x00\x01"), ("bad.md", "---\ntitle: x\nseverity: SEV9\n---\n")):
+    for name, content in (("bin.md", b"\x00\x01"), ("bad.md", "---\ntitle: [x\n---\n")):
         path = write(tmp_path, name, content)
         result = cli("similar", str(path), "--corpus", str(folder))
         assert result.code == 2 and str(path) in result.stderr and "Traceback" not in result.stderr

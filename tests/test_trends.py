@@ -193,7 +193,7 @@ def test_label_modes_unclassified_and_stored_predictions(cli, tmp_path, env):
 def test_table_csv_markdown_and_problems(cli, tmp_path, env):
     folder = tmp_path / "inc"
     incident(folder, "a.md", "A", "2026-01-10", "tool-api-drift")
-    write(folder, "broken.md", "---\ntitle: Broken\nseverity: SEV9\n---\n")
+    write(folder, "broken.md", "---\nseverity: SEV1\n---\n")
     table = cli("trends", str(folder), env=env)
     assert table.code == 1 and "tool-api-drift" in table.stdout and "unclassified" in table.stdout
     assert "broken.md" in table.stderr and "Traceback" not in table.stderr

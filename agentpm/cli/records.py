@@ -91,6 +91,7 @@ def list_incidents(
 def schema(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     force: bool = FORCE_OPT,
+    taxonomy: Path | None = TAXONOMY_OPT,
 ) -> None:
     """Print the JSON Schema of an incident record, for editors that validate front matter.
 
@@ -98,8 +99,10 @@ def schema(
     """
     from agentpm.records.incident import incident_json_schema
     from agentpm.records.writing import write_new_file
+    from agentpm.taxonomy import load_taxonomy
 
-    text = json.dumps(incident_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    ids = load_taxonomy(settings(taxonomy=taxonomy).taxonomy).ids
+    text = json.dumps(incident_json_schema(ids), indent=2, ensure_ascii=False) + "\n"
     if output is None:
         emit(None, "text", text=text)
         return

@@ -162,6 +162,24 @@ _RULE_LIST = [
         "warning",
         "A suppression comment naming an unknown rule suppresses nothing, probably by mistake.",
     ),
+    Rule(
+        "PM021",
+        "field-typo",
+        "warning",
+        "A field whose name is one letter off a known one (rootcause, sumary) is kept but never read as that field.",
+    ),
+    Rule(
+        "PM022",
+        "date-only-start",
+        "warning",
+        "A start with no time of day against timed detection would count from midnight; durations are left out.",
+    ),
+    Rule(
+        "PM023",
+        "unknown-value",
+        "warning",
+        "A severity, status or action-item kind agentpm does not know is kept as written but left out of counts.",
+    ),
 ]
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULE_LIST}
 _BY_NAME = {rule.name: rule.id for rule in _RULE_LIST}
@@ -935,6 +953,27 @@ def _filtered(findings: list[Finding], select: set[str] | None, ignore: set[str]
 
 
 _TIME_ORDER = re.compile(r"^(detected|resolved) is before")
+_PROBLEM_RULES = (
+    (re.compile(r"^warning: unknown field"), "PM021", "rename the field to the one it was meant to be"),
+    (re.compile(r"^warning: date has no time"), "PM022", "give `date` a time of day and a time zone"),
+    (
+        re.compile(r"^warning: .* is not one agentpm knows"),
+        "PM023",
+        "use one of the values the message lists",
+    ),
+    (_TIME_ORDER, "PM007", "dates are compared in UTC: check both values and their time zones"),
+)
+
+
+def _finding_for(shown: str, problem: Any) -> Finding:
+    """The lint finding for a parse problem of the file."""
+    if problem.kind == "unreadable":
+        return Finding(shown, problem.line, "PM001", "error", problem.message)
+    for pattern, rule, suggestion in _PROBLEM_RULES:
+        if pattern.search(problem.message):
+            message = problem.message.removeprefix("warning: ")
+            return Finding(shown, problem.line, rule, RULES[rule].severity, message, suggestion)
+    return Finding(shown, problem.line, "PM002", "error", problem.message)
 
 
 def _lint_one(
@@ -942,29 +981,15 @@ def _lint_one(
 ) -> list[Finding]:
     shown = str(path)
     parsed = parse_file(path)
+    findings = [_finding_for(shown, problem) for problem in parsed.problems]
     if parsed.incident is None:
-        findings = []
-        for problem in parsed.problems:
-            rule = (
-                "PM001"
-                if problem.kind == "unreadable"
-                else ("PM007" if _TIME_ORDER.match(problem.message) else "PM002")
-            )
-            suggestion = (
-                "dates are compared in UTC: check both values and their time zones"
-                if rule == "PM007"
-                else None
-            )
-            findings.append(
-                Finding(shown, problem.line, rule, RULES[rule].severity, problem.message, suggestion)
-            )
         if any(finding.rule == "PM001" for finding in findings):
             return findings  # nothing could be read, so there are no suppressions to honour
         disabled, _ = _suppressed(decode_text(path.read_bytes()), shown)
         return [finding for finding in findings if finding.rule not in disabled]
+    # Whatever parsed is linted in full: a broken field costs that field, not the other rules.
     incident = parsed.incident
     text = decode_text(path.read_bytes())
-    findings = []
     if taxonomy is not None:
         for problem in check_against_taxonomy(incident, taxonomy):
             findings.append(Finding(shown, problem.line, "PM003", "error", problem.message))

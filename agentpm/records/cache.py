@@ -27,7 +27,7 @@ from agentpm.records.parsing import Problem, exit_code_for, failed_on_file, pars
 from agentpm.taxonomy import Taxonomy
 
 #: Bump when the record layout or the parser's behaviour changes: old rows are then ignored.
-SCHEMA = 1
+SCHEMA = 2  # 2: records kept with their field problems; no durations from date-only starts
 CACHE_DIR_ENV = "AGENTPM_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path(".agentpm-cache")
 #: Below this many files to parse, starting worker processes costs more than it saves.
@@ -125,10 +125,11 @@ def record_data(incident: Incident) -> dict[str, Any]:
 def parse_to_data(path: str) -> dict[str, Any]:
     """Parse one file into cacheable data: ``{"record": ...}`` or ``{"problems": [...]}``."""
     result = parse_file(path)
+    problems = [[p.message, p.line, p.kind, p.field] for p in result.problems]
     if result.incident is None:
-        return {"problems": [[p.message, p.line, p.kind, p.field] for p in result.problems]}
+        return {"problems": problems}
     try:
-        return {"record": record_data(result.incident)}
+        return {"record": record_data(result.incident), "problems": problems}
     except Exception as exc:  # noqa: BLE001 - one file must never stop a run
         problem = failed_on_file(path, exc)
         return {"problems": [[problem.message, None, problem.kind, None]]}
@@ -287,11 +288,16 @@ def _parse_all(
     return map_in_order(_stat_and_parse, paths, PARALLEL_MINIMUM, progress, workers, chunksize=200, every=500)
 
 
-def _outcome(data: dict[str, Any], shown: str, key: str, size: int, mtime_ns: int) -> Record | list[Problem]:
-    """The record a parsed (or cached) file gives, or its problems."""
+def _outcome(
+    data: dict[str, Any], shown: str, key: str, size: int, mtime_ns: int
+) -> tuple[Record | None, list[Problem]]:
+    """The record a parsed (or cached) file gives, if any, and its problems."""
+    problems = [
+        Problem(shown, message, line, kind, name) for message, line, kind, name in data.get("problems", [])
+    ]
     if "record" not in data:
-        return [Problem(shown, message, line, kind, name) for message, line, kind, name in data["problems"]]
-    return Record.from_data(data["record"], shown, key, size, mtime_ns)
+        return None, problems
+    return Record.from_data(data["record"], shown, key, size, mtime_ns), problems
 
 
 def load_records(
@@ -346,10 +352,10 @@ def load_records(
             outcome = _outcome(data, shown, key, size, mtime_ns)
         except Exception:  # noqa: BLE001 - a damaged cache row: read the file itself instead
             outcome = _outcome(parse_to_data(shown), shown, key, size, mtime_ns)
-        if isinstance(outcome, list):
-            out.problems.extend(outcome)
+        record, problems_of_file = outcome
+        out.problems.extend(problems_of_file)
+        if record is None:
             continue
-        record = outcome
         # Same checks and messages as load_corpus, so `validate` and `report` agree on what is skipped.
         found = checks.problems(record, shown)
         if found:

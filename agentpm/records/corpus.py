@@ -110,19 +110,28 @@ class Corpus:
         by_path: dict[str, list[dict]] = {}
         for problem in self.sorted_problems():
             by_path.setdefault(problem.path, []).append(problem.to_dict())
-        results = [{"path": str(incident.path), "valid": True, "problems": []} for incident in self.incidents]
-        results += [{"path": path, "valid": False, "problems": found} for path, found in by_path.items()]
+        kept = {str(incident.path) for incident in self.incidents}
+        results = [{"path": path, "valid": True, "problems": by_path.get(path, [])} for path in kept]
+        results += [
+            {"path": path, "valid": False, "problems": found}
+            for path, found in by_path.items()
+            if path not in kept
+        ]
         return sorted(results, key=lambda item: item["path"])
 
     def validation_summary(self) -> str:
         """The one-line tally `validate` prints on stderr."""
         if not self.problems:
             return f"{self.files_read} files checked: all valid"
-        bad_files = len({problem.path for problem in self.problems})
-        unreadable = len({problem.path for problem in self.problems if problem.kind == "unreadable"})
+        kept = {str(incident.path) for incident in self.incidents}
+        with_problems = {problem.path for problem in self.problems}
+        unreadable = {problem.path for problem in self.problems if problem.kind == "unreadable"}
+        left_out = with_problems - kept - unreadable
+        flagged = len(with_problems & kept)
         return (
-            f"{self.files_read} files checked: {len(self.incidents)} valid, "
-            f"{bad_files - unreadable} invalid, {unreadable} unreadable"
+            f"{self.files_read} files checked: {len(self.incidents)} read as incidents"
+            + (f" ({flagged} with warnings or fields left out)" if flagged else "")
+            + f", {len(left_out)} invalid, {len(unreadable)} unreadable"
         )
 
     def summary_rows(self) -> list[dict]:
@@ -250,9 +259,10 @@ def load_files(
         corpus.files_read += 1
         if progress:
             progress(number, len(files))
+        corpus.problems.extend(result.problems)
         if result.incident is None:
-            corpus.problems.extend(result.problems)
             continue
+        # A file with field problems or warnings still counts: what could be read is kept.
         incident = result.incident
         found = checks.problems(incident, str(path))
         if found:

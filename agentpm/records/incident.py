@@ -173,6 +173,15 @@ def as_utc(value: date | datetime | None) -> datetime | None:
     return datetime.combine(value, time.min, tzinfo=timezone.utc)
 
 
+def duration_between(start: date | datetime | None, end: date | datetime | None) -> timedelta | None:
+    """end - start, or None when it would be made up: a missing end, a date-only start against a
+    time of day (that would count from midnight), or an end before the start."""
+    if start is None or end is None or isinstance(start, datetime) != isinstance(end, datetime):
+        return None
+    found = as_utc(end) - as_utc(start)
+    return found if found >= timedelta(0) else None
+
+
 def _severity(value: Any) -> Any:
     if isinstance(value, str):
         compact = value.strip().upper().replace(" ", "").replace("-", "")
@@ -259,6 +268,7 @@ class Incident(BaseModel):
     _body: str = PrivateAttr(default="")
     _body_sections: dict[str, str] = PrivateAttr(default_factory=dict)
     _body_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+    _warnings: list[tuple[str, str]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -274,18 +284,47 @@ class Incident(BaseModel):
 
     @model_validator(mode="after")
     def _times_in_order(self) -> Incident:
+        # Out-of-order times are the file's problem, not a reason to lose the incident: they
+        # are reported (and durations built from them left out), the rest is kept.
         start, detected, resolved = as_utc(self.date), as_utc(self.detected), as_utc(self.resolved)
         if start and detected and detected < start:
-            raise ValueError(
-                "detected is before date (the incident start); check both timestamps and their time zones"
+            self._warnings.append(
+                (
+                    "detected",
+                    "detected is before date (the incident start); check both timestamps "
+                    "and their time zones",
+                )
             )
         if start and resolved and resolved < start:
-            raise ValueError(
-                "resolved is before date (the incident start); check both timestamps and their time zones"
+            self._warnings.append(
+                (
+                    "resolved",
+                    "resolved is before date (the incident start); check both timestamps "
+                    "and their time zones",
+                )
             )
         if detected and resolved and resolved < detected:
-            raise ValueError("resolved is before detected; check both timestamps and their time zones")
+            self._warnings.append(
+                ("resolved", "resolved is before detected; check both timestamps and their time zones")
+            )
+        if (
+            isinstance(self.date, date)
+            and not isinstance(self.date, datetime)
+            and (isinstance(self.detected, datetime) or isinstance(self.resolved, datetime))
+        ):
+            self._warnings.append(
+                (
+                    "date",
+                    "warning: date has no time of day but detected/resolved do; durations "
+                    "are left out rather than counted from midnight — give date a time",
+                )
+            )
         return self
+
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        """(field, message) for what was readable but wrong (times out of order, date-only start)."""
+        return list(self._warnings)
 
     # -- where it came from -------------------------------------------------------------
     @property
@@ -338,13 +377,11 @@ class Incident(BaseModel):
 
     @property
     def time_to_detect(self) -> timedelta | None:
-        start, detected = as_utc(self.date), as_utc(self.detected)
-        return detected - start if start and detected else None
+        return duration_between(self.date, self.detected)
 
     @property
     def time_to_resolve(self) -> timedelta | None:
-        start, resolved = as_utc(self.date), as_utc(self.resolved)
-        return resolved - start if start and resolved else None
+        return duration_between(self.date, self.resolved)
 
     def summary_row(self) -> dict[str, Any]:
         """The row `agentpm list` prints: flat, JSON-ready."""
@@ -362,12 +399,81 @@ class Incident(BaseModel):
         }
 
 
-def incident_json_schema() -> dict[str, Any]:
-    """The JSON Schema editors can use to check front matter (``taxonomy/incident.schema.json``)."""
+FIELD_DESCRIPTIONS = {
+    "id": "Incident id, unique across the corpus (e.g. INC-2026-014).",
+    "title": "One line saying what happened.",
+    "date": "When the incident started: ISO date or datetime; give a time of day when detected/resolved have one.",
+    "detected": "When it was noticed (ISO datetime, with time zone).",
+    "resolved": "When it was resolved (ISO datetime, with time zone).",
+    "severity": "SEV1 (worst) to SEV4.",
+    "status": "draft, in-review or final.",
+    "category": "The human label: the root-cause category's taxonomy id.",
+    "secondary": "Other categories that contributed (taxonomy ids).",
+    "labelling_note": "Why this label, for a boundary case.",
+    "systems": "Systems involved.",
+    "tools": "Tools and APIs the agent used.",
+    "impact": "Who or what was affected, and how much (money, users, records).",
+    "tags": "Free tags.",
+    "action_items": "Follow-ups: title, owner, due, status (open|done|wontfix), kind (prevent|detect|mitigate).",
+    "prediction": "Written only by agentpm (classify --write): category, confidence, model, at.",
+    "summary": "What happened, in a few sentences (text, or a list of points).",
+    "detection": "How it was noticed.",
+    "timeline": "What happened when (text, or a list of points or of {time, event} pairs).",
+    "root_cause": "The cause the post-mortem established.",
+    "contributing_factors": "What made it worse or possible (text or a list).",
+    "fix": "What was changed to resolve it.",
+    "prevention": "What keeps it from happening again.",
+    "lessons_learned": "What the team learned.",
+}
+PROVENANCE_DESCRIPTIONS = {
+    "source": "Where a report modelled on or imported from public material came from (owner/repo#number or URL).",
+    "source_kind": "issue, pr, writeup, record or chat.",
+    "rationale": "One line: why this label.",
+    "split": "train or test: the real-text test split of agentpm's own corpus.",
+    "licence": "Licence of an imported record.",
+    "imported_at": "When agentpm imported it (UTC).",
+    "label_source": "human, accepted-prediction or imported.",
+    "labelled_by": "Who labelled it.",
+    "labelled_at": "When it was labelled (UTC).",
+}
+_PROSE_SCHEMA = {"anyOf": [{"type": "string"}, {"type": "array"}, {"type": "object"}, {"type": "null"}]}
+
+
+def incident_json_schema(category_ids: list[str] | None = None) -> dict[str, Any]:
+    """The JSON Schema editors can use to check front matter (``taxonomy/incident.schema.json``):
+    every known field described, enums for severity, status, action items and (given the
+    taxonomy's ids) category, so an editor completes them and flags typos."""
     schema = Incident.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["description"] = (
         "An agentpm incident record: the YAML front matter of a Markdown post-mortem, or a whole "
-        "YAML/JSON incident file. Unknown fields are allowed and kept."
+        "YAML/JSON incident file. Unknown fields are allowed and kept (agentpm warns about ones "
+        "that look like typos of these)."
     )
+    properties = schema["properties"]
+    for name, text in FIELD_DESCRIPTIONS.items():
+        if name in properties:
+            properties[name]["description"] = text
+    for name in (
+        "summary",
+        "detection",
+        "timeline",
+        "root_cause",
+        "contributing_factors",
+        "fix",
+        "prevention",
+        "lessons_learned",
+        "impact",
+        "labelling_note",
+    ):
+        properties[name] = {**_PROSE_SCHEMA, "description": FIELD_DESCRIPTIONS[name], "default": None}
+    for name, text in PROVENANCE_DESCRIPTIONS.items():
+        properties[name] = {"type": "string", "description": text}
+    if category_ids:
+        properties["category"] = {
+            "anyOf": [{"enum": list(category_ids), "type": "string"}, {"type": "null"}],
+            "default": None,
+            "description": FIELD_DESCRIPTIONS["category"],
+        }
+        properties["secondary"]["items"] = {"enum": list(category_ids), "type": "string"}
     return schema

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from agentpm.records.incident import SECTIONS, Incident, parse_when
+from agentpm.records.incident import SECTION_FIELD_ALIASES, SECTIONS, Incident, parse_when
+from agentpm.records.liberal import loosen
 from agentpm.safeload import UnreadableInput, load_json, load_yaml, read_regular_file
 
 #: Files larger than this are refused unread: a post-mortem is a few KB; anything near this
@@ -28,13 +29,14 @@ YAML_SUFFIXES = (".yaml", ".yml")
 JSON_SUFFIXES = (".json",)
 SUFFIXES = MARKDOWN_SUFFIXES + YAML_SUFFIXES + JSON_SUFFIXES
 
-ProblemKind = Literal["unreadable", "invalid"]
+ProblemKind = Literal["unreadable", "invalid", "warning"]
 
 
 @dataclass(frozen=True)
 class Problem:
     """Something wrong with one input file. ``unreadable``: no document could be read
-    (exit code 2); ``invalid``: a document, but not a valid incident (exit code 1)."""
+    (exit code 2); ``invalid``: a document, but not a valid incident, or a field of it left out
+    (exit code 1); ``warning``: read, but something was bent or looks wrong (exit code 1)."""
 
     path: str
     message: str
@@ -350,7 +352,37 @@ def decode_text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _build(raw: Any, lines: dict[str, int], path: Path, fmt: str) -> Incident:
+#: Fields a record may carry beyond the schema's own (DESIGN §8 provenance, and the
+#: markers agentpm's own tools write); they are not typos of anything.
+PROVENANCE_FIELDS = (
+    "source",
+    "source_kind",
+    "rationale",
+    "split",
+    "licence",
+    "license",
+    "attribution",
+    "imported_at",
+    "label_source",
+    "labelled_by",
+    "labelled_at",
+    "date_estimated",
+    "year",
+    "date_as_given",
+    "severity_as_given",
+)
+#: Attempts at dropping broken fields before an incident is given up: each round drops every
+#: field the schema named, so a handful is plenty.
+_REPAIR_ROUNDS = 6
+
+
+def known_fields() -> set[str]:
+    return set(Incident.model_fields) | set(SECTION_FIELD_ALIASES) | set(PROVENANCE_FIELDS)
+
+
+def _build(raw: Any, lines: dict[str, int], path: Path, fmt: str) -> tuple[Incident, list[Problem]]:
+    """The incident and the problems of its fields: a broken field is dropped and reported, the
+    rest of the record is kept. Only an unusable title (or no mapping at all) loses the incident."""
     if raw is None:
         raise _Invalid("no fields: an incident needs at least a title", 1)
     if not isinstance(raw, dict):
@@ -364,7 +396,74 @@ def _build(raw: Any, lines: dict[str, int], path: Path, fmt: str) -> Incident:
         raise _Invalid(
             f"field names must be text, got {_short(bad_keys[0])}; quote the key", lines.get(str(bad_keys[0]))
         )
-    return Incident.model_validate(raw)
+    shown = str(path)
+    data, warnings = loosen(raw, known_fields())
+    problems = [
+        Problem(shown, f"warning: {message}", lines.get(field.split("[")[0].split(".")[0]), "warning", field)
+        for field, message in warnings
+    ]
+    for _ in range(_REPAIR_ROUNDS):
+        try:
+            incident = Incident.model_validate(data)
+        except ValidationError as exc:
+            found = _problems_from_validation(exc, shown, lines)
+            broken = {_top_field(problem.field) for problem in found}
+            if not broken or "title" in broken or None in broken:
+                raise _FieldsInvalid(found) from None
+            problems += [
+                Problem(
+                    p.path,
+                    f"{p.message} (field left out; the rest of the incident is kept)",
+                    p.line,
+                    p.kind,
+                    p.field,
+                )
+                for p in found
+            ]
+            data = _without(data, found)
+            continue
+        problems += [
+            Problem(
+                shown,
+                message,
+                lines.get(field),
+                "warning" if message.startswith("warning:") else "invalid",
+                field,
+            )
+            for field, message in incident.warnings
+        ]
+        return incident, problems
+    raise _FieldsInvalid(
+        problems or [Problem(shown, "too many broken fields to read this incident", 1, "invalid")]
+    )
+
+
+def _top_field(name: str | None) -> str | None:
+    return name.split("[")[0].split(".")[0] if name else None
+
+
+def _without(data: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """The record without the fields (or the action items) the schema refused."""
+    kept = dict(data)
+    bad_items: set[int] = set()
+    for problem in problems:
+        field = problem.field or ""
+        top = _top_field(field)
+        if top == "action_items" and field.startswith("action_items[") and isinstance(kept.get(top), list):
+            bad_items.add(int(field[len("action_items[") : field.index("]")]))
+        elif top:
+            kept.pop(top, None)
+    if bad_items:
+        kept["action_items"] = [
+            item for index, item in enumerate(kept["action_items"]) if index not in bad_items
+        ]
+    return kept
+
+
+class _FieldsInvalid(Exception):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("invalid fields")
+        self.problems = problems
 
 
 def parse_text(text: str, path: Path | str) -> ParseResult:
@@ -396,20 +495,20 @@ def parse_text(text: str, path: Path | str) -> ParseResult:
             raise UnreadableInput(
                 f"unsupported file type {suffix or '(none)'!r}; agentpm reads {', '.join(SUFFIXES)}"
             )
-        incident = _build(raw, lines, path, fmt)
+        incident, field_problems = _build(raw, lines, path, fmt)
     except UnreadableInput as exc:
         return ParseResult(None, [Problem(shown, str(exc), exc.line, "unreadable")])
     except _Invalid as exc:
         return ParseResult(None, [Problem(shown, str(exc), exc.line, "invalid", exc.field)])
-    except ValidationError as exc:
-        return ParseResult(None, _problems_from_validation(exc, shown, lines))
+    except _FieldsInvalid as exc:
+        return ParseResult(None, exc.problems)
     incident._path = path
     incident._format = fmt
     incident._lines = {key: value for key, value in lines.items() if value}
     if body:
         incident._body = body
         incident._body_sections, incident._body_lines = split_sections(body, body_start, incident.title)
-    return ParseResult(incident, [])
+    return ParseResult(incident, field_problems)
 
 
 def parse_bytes(data: bytes, path: Path | str) -> ParseResult:
