@@ -197,7 +197,7 @@ def test_table_csv_markdown_and_problems(cli, tmp_path, env):
     table = cli("trends", str(folder), env=env)
     assert table.code == 1 and "tool-api-drift" in table.stdout and "unclassified" in table.stdout
     assert "broken.md" in table.stderr and "Traceback" not in table.stderr
-    assert "1 incidents: 1 human-labelled, 0 model-labelled" in table.stderr
+    assert "1 incidents in 2026Q1: 1 human-labelled, 0 model-labelled" in table.stderr
     csv_out = cli("trends", str(folder), "--format", "csv", env=env).stdout.splitlines()
     assert csv_out[0].startswith("period,category,count,period_total,share,share_low,share_high")
     assert len(csv_out) == 1 + 7

@@ -13,7 +13,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -150,6 +150,25 @@ def _actions(items: Sequence[Labelled], category: str, as_of: date) -> dict[str,
     }
 
 
+#: How each incident got its label, as the report's provenance table shows it.
+LABEL_SOURCE_COLUMNS = (
+    ("human", ("human",)),
+    ("accepted_prediction", ("accepted-prediction",)),
+    ("imported", ("imported",)),
+    ("model", ("stored", "model")),
+)
+#: Below this many incidents in a quarter a share is a handful of reports: the chart says so.
+SMALL_COUNT = 10
+BREAKDOWN_TOP = 10
+
+
+def _top_values(lists: Any) -> list[dict[str, Any]]:
+    """The most frequent values across the incidents' lists, with counts (ties by name)."""
+    counts = Counter(value for values in lists for value in dict.fromkeys(values))
+    ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+    return [{"value": value, "count": count} for value, count in ranked[:BREAKDOWN_TOP]]
+
+
 def build_report(
     labelled: Sequence[Labelled],
     info: LabelInfo,
@@ -170,6 +189,7 @@ def build_report(
     earliest = min((item.record.start for item in labelled if item.record.start is not None), default=None)
     if earliest is not None and period_start(first) < earliest:
         first = min(period_of(earliest, "quarter"), quarter, key=period_start)
+    report_moment = datetime(as_of.year, as_of.month, as_of.day, tzinfo=timezone.utc) + timedelta(days=1)
     table = trend_table(
         labelled,
         taxonomy,
@@ -178,6 +198,7 @@ def build_report(
         until=period_end(quarter),
         first=first,
         last=quarter,
+        as_of=report_moment,
     )
     by_cell = {(row["period"], row["category"]): row for row in table.rows}
     in_quarter = [
@@ -187,8 +208,7 @@ def build_report(
     ]
     total = len(in_quarter)
     previous = shift(quarter, "quarter", -1)
-    if total == 0:
-        raise UsageError(f"no incidents dated in {quarter}; choose another --quarter")
+    # A quiet quarter is a result, not an error: the report says so and still draws the trend.
 
     headline = []
     for category in categories:
@@ -226,6 +246,12 @@ def build_report(
                 "shares": [
                     by_cell[(q, category)]["share"] if table.totals[q] else None for q in table.periods
                 ],
+                "lows": [
+                    by_cell[(q, category)]["share_low"] if table.totals[q] else None for q in table.periods
+                ],
+                "highs": [
+                    by_cell[(q, category)]["share_high"] if table.totals[q] else None for q in table.periods
+                ],
             }
             for category in categories
         ],
@@ -247,8 +273,9 @@ def build_report(
     actions = [_actions(grouped[category], category, as_of) for category in categories] + [
         _actions(in_quarter, "all", as_of)
     ]
+    # Overdue items of every quarter: an item from last year that is still open is still overdue.
     overdue = []
-    for item in in_quarter:
+    for item in labelled:
         for action in item.record.actions:
             if action.is_overdue(as_of):
                 assert action.due is not None
@@ -261,6 +288,9 @@ def build_report(
                         "category": item.label,
                         "incident_id": item.record.id,
                         "incident_title": item.record.title,
+                        "incident_quarter": period_of(item.record.start, "quarter")
+                        if item.record.start
+                        else None,
                         "path": item.record.path,
                         "link": link(item.record.path),
                     }
@@ -297,10 +327,20 @@ def build_report(
             "severity": item.record.severity,
             "category": item.label,
             "label_source": item.source,
+            "impact": item.record.impact,
             "path": item.record.path,
             "link": link(item.record.path),
         }
         for item in top
+    ]
+    breakdown = [
+        {
+            "category": category,
+            "systems": _top_values(item.record.systems for item in grouped[category]),
+            "tags": _top_values(item.record.tags for item in grouped[category]),
+        }
+        for category in categories
+        if grouped[category]
     ]
 
     in_quarter_sources = Counter(item.source for item in in_quarter)
@@ -314,10 +354,14 @@ def build_report(
             "end": date.fromordinal(period_end(quarter).date().toordinal() - 1).isoformat(),
         },
         "incidents": total,
+        "partial": quarter in table.partial,
+        "small_counts": [q for q in table.periods if 0 < table.totals[q] < SMALL_COUNT],
         "previous_incidents": table.totals.get(previous, 0),
         "labels": {
             "mode": info.mode,
             "human_labelled": in_quarter_sources["human"],
+            "accepted_predictions": in_quarter_sources["accepted-prediction"],
+            "imported": in_quarter_sources["imported"],
             "model_labelled": in_quarter_sources["stored"] + in_quarter_sources["model"],
             "unclassified": sum(1 for item in in_quarter if item.label == UNCLASSIFIED),
         },
@@ -327,9 +371,21 @@ def build_report(
         "timing": timing,
         "actions": {
             "by_category": actions,
-            "oldest_overdue": overdue[:OVERDUE_LISTED],
+            "overdue": overdue,
             "overdue_total": len(overdue),
+            "overdue_shown": OVERDUE_LISTED,
         },
+        "breakdown": breakdown,
+        "label_provenance": [
+            {
+                "category": category,
+                **{
+                    name: sum(1 for item in grouped[category] if item.source in sources)
+                    for name, sources in LABEL_SOURCE_COLUMNS
+                },
+            }
+            for category in categories
+        ],
         "rising": rising,
         "notable": notable,
         "caveat": CAVEAT,
@@ -387,33 +443,8 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
     categories = [series["category"] for series in report["trend"]["series"]]
     colours = _colours(categories)
     out = {}
-    quarters = report["trend"]["quarters"]
     with matplotlib.rc_context({**style, "svg.hashsalt": "agentpm-trend"}):
-        figure, axes = plt.subplots(figsize=(8.4, 4.4))
-        # Equal shares draw lines on top of each other: distinct markers keep each one findable.
-        markers = "osD^vP*Xh"
-        for index, series in enumerate(report["trend"]["series"]):
-            if series["category"] == UNCLASSIFIED and not any(series["counts"]):
-                continue
-            values = [float("nan") if share is None else 100 * share for share in series["shares"]]
-            axes.plot(
-                quarters,
-                values,
-                marker=markers[index % len(markers)],
-                markersize=4.5,
-                linewidth=1.6,
-                color=colours[series["category"]],
-                label=series["name"],
-                linestyle="--" if series["category"] == UNCLASSIFIED else "-",
-            )
-        axes.set_ylabel("share of the quarter's incidents (%)")
-        axes.set_ylim(bottom=0)
-        axes.grid(axis="y", color="#dddddd", linewidth=0.6)
-        axes.set_title(f"Share of incidents by category, {quarters[0]}–{quarters[-1]}", loc="left")
-        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False, fontsize=8)
-        figure.tight_layout()
-        out["trend"] = _svg(figure)
-        plt.close(figure)
+        out["trend"] = _trend_panels(plt, report, colours)
     with matplotlib.rc_context({**style, "svg.hashsalt": "agentpm-severity"}):
         rows = [row for row in report["severity"] if row["category"] != UNCLASSIFIED or row["total"]]
         names = {series["category"]: series["name"] for series in report["trend"]["series"]}
@@ -442,6 +473,75 @@ def charts(report: dict[str, Any]) -> dict[str, str]:
         out["severity"] = _svg(figure)
         plt.close(figure)
     return out
+
+
+def _trend_panels(plt: Any, report: dict[str, Any], colours: dict[str, str]) -> str:
+    """Small multiples: one panel per category on shared axes, the share as a line and its 95 %
+    interval as a band, so no series can hide another; quarters with few incidents get hollow
+    markers, because there a share moves by whole reports."""
+    quarters = report["trend"]["quarters"]
+    totals = report["trend"]["totals"]
+    series = [
+        item for item in report["trend"]["series"] if item["category"] != UNCLASSIFIED or any(item["counts"])
+    ]
+    columns = 3 if len(series) <= 6 else 4
+    rows = -(-len(series) // columns)
+    figure, grid = plt.subplots(
+        rows, columns, figsize=(8.4, 2.1 * rows + 0.6), sharex=True, sharey=True, squeeze=False
+    )
+    positions = list(range(len(quarters)))
+    small = [index for index, total in enumerate(totals) if 0 < total < SMALL_COUNT]
+    top = max([high for item in series for high in item["highs"] if high is not None] or [0.0])
+    for index, item in enumerate(series):
+        axes = grid[index // columns][index % columns]
+        colour = colours[item["category"]]
+        shares = [float("nan") if share is None else 100 * share for share in item["shares"]]
+        lows = [float("nan") if value is None else 100 * value for value in item["lows"]]
+        highs = [float("nan") if value is None else 100 * value for value in item["highs"]]
+        axes.fill_between(positions, lows, highs, color=colour, alpha=0.18, linewidth=0)
+        axes.plot(positions, shares, color=colour, linewidth=1.6, marker="o", markersize=3.5)
+        if small:
+            axes.plot(
+                small,
+                [shares[i] for i in small],
+                linestyle="none",
+                marker="o",
+                markersize=5.5,
+                markerfacecolor="white",
+                markeredgecolor=colour,
+            )
+        axes.set_title(
+            item["name"] if len(item["name"]) <= 34 else item["name"][:32] + "…", loc="left", fontsize=8.5
+        )
+        axes.grid(axis="y", color="#dddddd", linewidth=0.6)
+        axes.set_ylim(0, max(5.0, 100 * top * 1.08))
+    for index in range(len(series), rows * columns):
+        grid[index // columns][index % columns].set_visible(False)
+    for axes in grid[-1]:
+        axes.set_xticks(positions)
+        axes.set_xticklabels(quarters, rotation=60, fontsize=7)
+    for index in range(len(series) - columns, len(series)):
+        if 0 <= index < len(series) and index // columns < rows - 1:
+            # a panel whose lower neighbour is hidden carries the quarter labels itself
+            axes = grid[index // columns][index % columns]
+            axes.xaxis.set_tick_params(labelbottom=True)
+            axes.set_xticks(positions)
+            axes.set_xticklabels(quarters, rotation=60, fontsize=7)
+    for row in grid:
+        row[0].set_ylabel("share (%)")
+    note = "band: 95 % interval"
+    if small:
+        note += "; hollow: fewer than 10 incidents that quarter"
+    figure.suptitle(
+        f"Share of incidents by category, {quarters[0]}–{quarters[-1]}  ({note})",
+        x=0.01,
+        ha="left",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    svg = _svg(figure)
+    plt.close(figure)
+    return svg
 
 
 _ID_ATTRIBUTE = re.compile(r'\bid="([^"]+)"')

@@ -125,7 +125,7 @@ def parse_bound(text: str, option: str, end: bool) -> datetime:
 class Labelled:
     record: Record
     label: str  # a taxonomy id, or UNCLASSIFIED
-    source: str  # human | stored | model | none
+    source: str  # human | accepted-prediction | imported | stored | model | none
 
 
 @dataclass
@@ -223,7 +223,11 @@ def resolve_labels(
     needed: list[int] = []
     for record in records:
         if mode != "predicted" and record.category is not None:
-            labelled.append(Labelled(record, record.category, "human"))
+            # a label a person accepted from the model, or one imported, says so
+            source = (
+                record.label_source if record.label_source in ("accepted-prediction", "imported") else "human"
+            )
+            labelled.append(Labelled(record, record.category, source))
         elif mode != "human" and record.prediction is not None:
             labelled.append(
                 Labelled(
@@ -265,7 +269,7 @@ def resolve_labels(
             if labelled[index].label != UNCLASSIFIED:
                 labelled[index].source = "model"
         info.predicted_now = sum(1 for index in needed if labelled[index].source == "model")
-    info.human = sum(1 for item in labelled if item.source == "human")
+    info.human = sum(1 for item in labelled if item.source in ("human", "accepted-prediction", "imported"))
     info.stored = sum(1 for item in labelled if item.source == "stored")
     info.unclassified = sum(1 for item in labelled if item.label == UNCLASSIFIED)
     return labelled, info
@@ -282,6 +286,29 @@ class TrendTable:
     undated: int = 0
     outside: int = 0
     totals: dict[str, int] = field(default_factory=dict)
+    partial: list[str] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        """How many incidents the table shows (its window, not the whole corpus) and how labelled."""
+        if not self.periods:
+            return "0 incidents"
+        shown = sum(self.totals.values())
+        human = sum(row["human_labelled"] for row in self.rows)
+        accepted = sum(row["accepted_prediction_labelled"] for row in self.rows)
+        imported = sum(row["imported_labelled"] for row in self.rows)
+        model = sum(row["model_labelled"] for row in self.rows)
+        unclassified = sum(row["count"] for row in self.rows if row["category"] == UNCLASSIFIED)
+        window = self.periods[0] if len(self.periods) == 1 else f"{self.periods[0]} to {self.periods[-1]}"
+        partial = f" ({', '.join(self.partial)} partial)" if self.partial else ""
+        extra = "".join(
+            f", {count} {name}"
+            for count, name in ((accepted, "accepted predictions"), (imported, "imported"))
+            if count
+        )
+        return (
+            f"{shown} incidents in {window}{partial}: {human} human-labelled{extra}, {model} model-labelled, "
+            f"{unclassified} unclassified"
+        )
 
 
 def categories_of(taxonomy: Taxonomy) -> list[str]:
@@ -319,11 +346,14 @@ def trend_table(
     until: datetime | None = None,
     first: str | None = None,
     last: str | None = None,
+    as_of: datetime | None = None,
 ) -> TrendTable:
     """One row per period and category, empty periods included, with shares, intervals and changes.
 
     The periods run from ``first`` (else the --since period, else the earliest incident)
-    to ``last`` (else the --until period, else the latest incident).
+    to ``last`` (else the --until period, else the latest incident). A period cut short by
+    ``until`` or not yet over at ``as_of`` is marked ``partial``, and its change against a whole
+    period is not tested: a part of a quarter is not comparable with a whole one.
     """
     if by not in PERIODS:
         raise UsageError(f"--by {by!r}: choose one of {', '.join(PERIODS)}")
@@ -343,6 +373,8 @@ def trend_table(
     if first is None or last is None:
         return TrendTable([], [], categories, undated, outside)
     periods = periods_between(first, last, by)
+    cut = min((moment for moment in (until, as_of) if moment is not None), default=None)
+    partial = [p for p in periods if cut is not None and period_start(p) < cut < period_end(p)]
     counts = frame.groupby(["period", "category"]).size()
     by_source = frame.groupby(["period", "category", "source"]).size()
     totals = frame.groupby("period").size()
@@ -362,12 +394,25 @@ def trend_table(
                 "share_low": round(low, 4),
                 "share_high": round(high, 4),
                 "human_labelled": int(by_source.get((period, category, "human"), 0)),
+                "accepted_prediction_labelled": int(
+                    by_source.get((period, category, "accepted-prediction"), 0)
+                ),
+                "imported_labelled": int(by_source.get((period, category, "imported"), 0)),
                 "model_labelled": int(
                     by_source.get((period, category, "stored"), 0)
                     + by_source.get((period, category, "model"), 0)
                 ),
             }
+            row["partial"] = period in partial
             row.update(change(count, total, previous, category, counts, totals))
+            if row["partial"] and row["change_pp"] is not None:
+                row.update(
+                    previous_share=row["previous_share"],
+                    change_pp=None,
+                    p_value=None,
+                    significant=False,
+                    change="partial period: not compared",
+                )
             rows.append(row)
         previous = period
     return TrendTable(
@@ -377,6 +422,7 @@ def trend_table(
         undated,
         outside,
         {period: int(totals.get(period, 0)) for period in periods},
+        partial,
     )
 
 
@@ -475,3 +521,8 @@ def trends_markdown(rows: Sequence[dict[str, Any]], summary: str, by: str, label
             f"{row['ci']} | {change} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def now() -> datetime:
+    """The moment that decides which periods are not over yet (UTC)."""
+    return datetime.now(timezone.utc)

@@ -29,7 +29,9 @@ LABELS_OPT = typer.Option(
     "human only, or predicted only.",
 )
 NO_CACHE_OPT = typer.Option(
-    False, "--no-cache", help="Do not read or write the parse cache (.agentpm-cache/ or $AGENTPM_CACHE_DIR)."
+    False,
+    "--no-cache",
+    help="Do not read or write the parse cache (user cache folder, or $AGENTPM_CACHE_DIR).",
 )
 
 
@@ -93,8 +95,8 @@ def trends_command(
 
     start, end = core.parse_window(since, until)
     labelled, info, records, loaded_taxonomy = labelled_records(paths, taxonomy, model, labels, no_cache)
-    table = core.trend_table(labelled, loaded_taxonomy, value(by), since=start, until=end)
-    summary = info.sentence(len(labelled))
+    table = core.trend_table(labelled, loaded_taxonomy, value(by), since=start, until=end, as_of=core.now())
+    summary = table.sentence()
     emit(
         table.rows,
         output_format,

@@ -109,6 +109,7 @@ def lint(
         load_taxonomy(chosen.taxonomy),
         select=core.rule_ids(select) or None,
         ignore=core.rule_ids(ignore) or None,
+        corpus=Path(chosen.corpus) if paths else None,
     )
     shown = "text" if output_format == "table" else output_format
     emit([finding.to_dict() for finding in result.findings], shown, text=result.text())

@@ -35,6 +35,7 @@ LIST_CSV = [
     "category",
     "secondary",
     "predicted",
+    "label_source",
     "format",
 ]
 PROBLEM_CSV = ["path", "line", "kind", "field", "message"]
@@ -80,8 +81,11 @@ def list_incidents(
 
     Example: agentpm list corpus/ --format csv > incidents.csv
     """
+    from agentpm.classifier.review import label_source_of
+
     corpus, _, _ = load(paths, taxonomy)
-    rows = corpus.summary_rows()
+    sources = {str(incident.path): label_source_of(incident)[1] for incident in corpus.incidents}
+    rows = [{**row, "label_source": sources[row["path"]]} for row in corpus.summary_rows()]
     emit(rows, output_format, LIST_COLUMNS, title=f"{len(rows)} incidents", csv_columns=LIST_CSV)
     report_problems(corpus.problems)
     raise typer.Exit(corpus.exit_code)

@@ -11,6 +11,7 @@ pandas, scikit-learn or numpy) and nothing from the CLI.
 
 from __future__ import annotations
 
+import os
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
@@ -928,14 +929,25 @@ def lint_paths(
     today: date | None = None,
     select: set[str] | None = None,
     ignore: set[str] | None = None,
+    corpus: Path | None = None,
 ) -> LintResult:
-    """Lint every incident file under ``paths``; one bad file never stops the rest."""
+    """Lint every incident file under ``paths``; one bad file never stops the rest.
+
+    With ``corpus`` (the configured corpus folder), ids are also checked against every file
+    there, so a pre-commit run on a few staged files still catches an id that is taken."""
     today = today or datetime.now(timezone.utc).date()
     files, missing = discover(paths)
     result = LintResult()
     for problem in missing:
         result.findings.append(Finding(problem.path, None, "PM001", "error", problem.message))
     first_with_id: dict[str, tuple[str, int | None]] = {}
+    if corpus is not None and Path(corpus).is_dir():
+        from agentpm.postmortem.scaffold import ids_by_file
+
+        linted = {os.path.realpath(path) for path in files}
+        for incident_id, owner in ids_by_file(Path(corpus)).items():
+            if os.path.realpath(owner) not in linted:
+                first_with_id.setdefault(incident_id, (owner, None))
     for path in files:
         result.files_checked += 1
         found = _lint_one(path, taxonomy, today, first_with_id)

@@ -88,20 +88,25 @@ def normalise_severity(value: str | None) -> str | None:
 
 def existing_ids(folder: Path) -> set[str]:
     """Ids used by incident files under ``folder`` (a light scan of each file's head, no parsing)."""
+    return set(ids_by_file(folder))
+
+
+def ids_by_file(folder: Path) -> dict[str, str]:
+    """Each id used under ``folder`` and the first file that uses it (the same light scan)."""
     from agentpm.records.corpus import discover
 
     if not folder.is_dir():
-        return set()
+        return {}
     files, _ = discover([folder])
-    found: set[str] = set()
+    found: dict[str, str] = {}
     for path in files:
         try:
             with open(path, "rb") as stream:
                 head = stream.read(_ID_SCAN_BYTES).decode("utf-8", "ignore")
         except OSError:
             continue  # an unreadable file has no id to collide with; `agentpm validate` reports it
-        found.update(match.group(1).strip() for match in _JSON_ID.finditer(head))
-        found.update(_yaml_ids(head))
+        for value in [match.group(1).strip() for match in _JSON_ID.finditer(head)] + _yaml_ids(head):
+            found.setdefault(value, str(path))
     return found
 
 

@@ -10,6 +10,7 @@ cannot be opened or written only costs speed: the run goes on without it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -27,9 +28,11 @@ from agentpm.records.parsing import Problem, exit_code_for, failed_on_file, pars
 from agentpm.taxonomy import Taxonomy
 
 #: Bump when the record layout or the parser's behaviour changes: old rows are then ignored.
-SCHEMA = 2  # 2: records kept with their field problems; no durations from date-only starts
+# 4: label_source; 3: impact, systems, tags; 2: records kept with their field problems, no durations
+# from date-only starts.
+SCHEMA = 4
 CACHE_DIR_ENV = "AGENTPM_CACHE_DIR"
-DEFAULT_CACHE_DIR = Path(".agentpm-cache")
+
 #: Below this many files to parse, starting worker processes costs more than it saves.
 PARALLEL_MINIMUM = 2000
 
@@ -69,6 +72,10 @@ class Record:
     prediction: StoredLabel | None = None
     actions: list[ActionRow] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
+    impact: str | None = None
+    systems: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    label_source: str | None = None  # human | accepted-prediction | imported (written with a label)
 
     # check_against_taxonomy() reads incidents through these two names.
     def line_of(self, name: str) -> int | None:
@@ -94,6 +101,10 @@ class Record:
             prediction=StoredLabel(stored["category"]) if stored is not None else None,
             actions=[ActionRow(*row) for row in data.get("actions") or []],
             lines=dict(data.get("lines") or {}),
+            impact=data.get("impact"),
+            systems=list(data.get("systems") or []),
+            tags=list(data.get("tags") or []),
+            label_source=data.get("label_source"),
         )
 
 
@@ -119,6 +130,11 @@ def record_data(incident: Incident) -> dict[str, Any]:
         "stored": {"category": incident.prediction.category} if incident.prediction is not None else None,
         "actions": actions,
         "lines": {name: line for name, line in lines.items() if line},
+        # the report quotes an incident's own impact and breaks categories down by systems and tags
+        "impact": " ".join(incident.impact.split())[:400] if incident.impact else None,
+        "systems": list(incident.systems),
+        "tags": list(incident.tags),
+        "label_source": (incident.model_extra or {}).get("label_source") if incident.category else None,
     }
 
 
@@ -147,12 +163,21 @@ def _stat_and_parse(path: str) -> tuple[int, int, dict[str, Any]]:
 # -- the cache file ------------------------------------------------------------------------
 
 
-def cache_folder(explicit: Path | None = None) -> Path:
-    """$AGENTPM_CACHE_DIR, else ``.agentpm-cache/`` in the working folder."""
+def cache_folder(explicit: Path | None = None, corpus: Sequence[Path | str] = ()) -> Path:
+    """$AGENTPM_CACHE_DIR, else a folder in the platform's user cache folder keyed by the
+    corpus paths (one cache per corpus, and nothing written into the post-mortem repository)."""
     if explicit is not None:
         return explicit
     from_env = os.environ.get(CACHE_DIR_ENV)
-    return Path(from_env) if from_env else DEFAULT_CACHE_DIR
+    if from_env:
+        return Path(from_env)
+    from platformdirs import user_cache_dir
+
+    key = "\0".join(sorted(os.path.abspath(str(path)) for path in corpus)) or os.getcwd()
+    return (
+        Path(user_cache_dir("agentpm"))
+        / hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    )
 
 
 class ParseCache:
