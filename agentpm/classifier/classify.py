@@ -137,6 +137,7 @@ def csv_columns(classes: Iterable[str]) -> list[str]:
         "abstained",
         "reason",
         "runner_up",
+        "secondary",
         "human_category",
         *[f"p_{name}" for name in classes],
     ]

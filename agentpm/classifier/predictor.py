@@ -60,6 +60,7 @@ class Prediction:
     reason: str | None
     runner_up: str | None = None
     explanation: dict[str, list[dict[str, Any]]] | None = None
+    secondary: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -71,6 +72,7 @@ class Prediction:
             "abstained": self.abstained,
             "reason": self.reason,
             "runner_up": self.runner_up,
+            "secondary": list(self.secondary),
         }
         if self.explanation is not None:
             data["explanation"] = self.explanation
@@ -500,6 +502,8 @@ class Model:
         self.min_words = int(thresholds["min_words"])
         self.confidence_threshold = float(thresholds["confidence"])
         self.margin = float(thresholds["margin"])
+        # A runner-up this probable is suggested as a contributing (secondary) category.
+        self.secondary_threshold = thresholds.get("secondary")
         self.blocks: list[Block] = []
         offset = 0
         for spec in manifest["features"]["blocks"]:
@@ -628,6 +632,18 @@ class Model:
             return None, "low_confidence", runner_up
         return self.classes[top], None, runner_up
 
+    def suggest_secondary(
+        self, probabilities: np.ndarray, category: str | None, runner_up: str | None
+    ) -> list[str]:
+        """The runner-up as a secondary category when it is probable enough (never when abstaining)."""
+        if category is None or runner_up is None or self.secondary_threshold is None:
+            return []
+        return (
+            [runner_up]
+            if probabilities[self.classes.index(runner_up)] >= float(self.secondary_threshold)
+            else []
+        )
+
     def predict(self, incident: Incident, explain: bool = False, top_terms: int = 8) -> Prediction:
         return self.predict_many([incident], explain, top_terms)[0]
 
@@ -664,6 +680,7 @@ class Model:
                 abstained=category is None,
                 reason=reason,
                 runner_up=runner_up,
+                secondary=self.suggest_secondary(probabilities, category, runner_up),
             )
             if explain:
                 best = self.classes[top]

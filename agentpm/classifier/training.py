@@ -65,6 +65,11 @@ GRID = {
 }
 #: Below this many real-text reports the choices fall back to all out-of-fold scores.
 MIN_REAL_FOR_SELECTION = 60
+#: With at least this many of the user's own reports (`--add`), the choices are made on them.
+MIN_USER_FOR_SELECTION = 20
+#: The weights tried for the user's own reports when adapting (the other settings stay the
+#: shipped model's: the search is over how much the user's reports should count).
+USER_WEIGHTS = (1.0, 3.0, 10.0)
 WORD_NGRAM_RANGE = (1, 2)
 MIN_DF = 2
 #: Fewer words of prose than this (beyond the title) and the model declines to guess.
@@ -149,14 +154,24 @@ class TrainingSet:
     groups: np.ndarray  # source group (repository or site), or the file for hand-written reports
     registers: np.ndarray  # informal, writeup, record or hand-written
     real: np.ndarray  # modelled on a real public text
+    secondary: list[frozenset[int]] = field(default_factory=list)  # human secondary labels, as class indices
+    user: np.ndarray | None = None  # the user's own reports (`model train --add`)
+
+    @property
+    def users(self) -> np.ndarray:
+        return self.user if self.user is not None else np.zeros(len(self.labels), dtype=bool)
 
     @property
     def selection_mask(self) -> np.ndarray:
-        """The reports whose out-of-fold scores decide settings, temperature and threshold."""
+        """The reports whose out-of-fold scores decide settings, temperature and threshold: the
+        user's own when adapting, else those modelled on real texts, else all."""
+        if self.users.sum() >= MIN_USER_FOR_SELECTION:
+            return self.users
         return self.real if self.real.sum() >= MIN_REAL_FOR_SELECTION else np.ones_like(self.real)
 
-    def sample_weights(self, real_weight: float) -> np.ndarray:
-        return np.where(self.real, float(real_weight), 1.0)
+    def sample_weights(self, real_weight: float, user_weight: float = 1.0) -> np.ndarray:
+        weights = np.where(self.real, float(real_weight), 1.0)
+        return np.where(self.users, float(user_weight), weights)
 
     def subset(self, index: np.ndarray) -> TrainingSet:
         """The reports at ``index`` (a fold's training part, say)."""
@@ -171,6 +186,25 @@ class TrainingSet:
             groups=self.groups[index],
             registers=self.registers[index],
             real=self.real[index],
+            secondary=[self.secondary[i] for i in index] if self.secondary else [],
+            user=self.users[index],
+        )
+
+    def joined(self, other: TrainingSet) -> TrainingSet:
+        """This set followed by ``other``, whose reports are marked as the user's own."""
+        return TrainingSet(
+            texts=np.concatenate([self.texts, other.texts]),
+            labels=np.concatenate([self.labels, other.labels]),
+            classes=self.classes,
+            words=np.concatenate([self.words, other.words]),
+            paths=self.paths + other.paths,
+            corpus_sha256=hashlib.sha256((self.corpus_sha256 + other.corpus_sha256).encode()).hexdigest(),
+            files=self.files + other.files,
+            groups=np.concatenate([self.groups, np.array([f"user:{path}" for path in other.paths])]),
+            registers=np.concatenate([self.registers, other.registers]),
+            real=np.concatenate([self.real, np.zeros(other.files, dtype=bool)]),
+            secondary=self.secondary + other.secondary,
+            user=np.concatenate([self.users, np.ones(other.files, dtype=bool)]),
         )
 
 
@@ -211,6 +245,10 @@ def training_set(
         groups=np.array([group_of(incident) for incident in labelled]),
         registers=np.array([register_of(incident) for incident in labelled]),
         real=np.array([is_modelled(incident) for incident in labelled]),
+        secondary=[
+            frozenset(classes.index(other) for other in incident.secondary if other in classes)
+            for incident in labelled
+        ],
     )
 
 
@@ -281,27 +319,35 @@ def _stack(blocks, context_weight: float):
     return train, test
 
 
-def _grid_points() -> list[dict[str, Any]]:
-    return [dict(zip(GRID, values, strict=False)) for values in product(*GRID.values())]
+def _grid_points(grid: dict[str, tuple] | None = None) -> list[dict[str, Any]]:
+    grid = grid or GRID
+    points = [dict(zip(grid, values, strict=True)) for values in product(*grid.values())]
+    # Grouped by char range and context weight, so each fold vectorises and stacks once per pair.
+    return sorted(points, key=lambda p: (tuple(p["char_ngram_range"]), p["context_weight"]))
 
 
-def _fold_scores(data: TrainingSet, train: np.ndarray, test: np.ndarray) -> list[np.ndarray]:
-    """Decision scores on one test fold for every grid point (vectorising once per char range)."""
-    points = _grid_points()
-    out: list[np.ndarray | None] = [None] * len(points)
-    for char_range in GRID["char_ngram_range"]:
-        blocks = _block_matrices(data.texts[train], data.texts[test], char_range)
-        for weight in GRID["context_weight"]:
-            train_matrix, test_matrix = _stack(blocks, weight)
-            for real_weight in GRID["real_weight"]:
-                sample_weight = data.sample_weights(real_weight)[train]
-                for C in GRID["C"]:
-                    point = {"C": C, "context_weight": weight, "char_ngram_range": char_range}
-                    index = points.index({**point, "real_weight": real_weight})
-                    model = TemperatureScaledLogisticRegression(C=C)
-                    model.fit(train_matrix, data.labels[train], sample_weight=sample_weight)
-                    out[index] = model.decision_function(test_matrix)
-    return out  # type: ignore[return-value]
+def _fold_scores(
+    data: TrainingSet, train: np.ndarray, test: np.ndarray, points: list[dict]
+) -> list[np.ndarray]:
+    """Decision scores on one test fold for every grid point (each char range vectorised once,
+    each context weight stacked once)."""
+    out: list[np.ndarray] = []
+    blocks: dict[tuple, Any] = {}
+    stacked: dict[tuple, Any] = {}
+    for point in points:
+        char_range = tuple(point["char_ngram_range"])
+        if char_range not in blocks:
+            blocks = {char_range: _block_matrices(data.texts[train], data.texts[test], char_range)}
+            stacked = {}
+        key = (char_range, point["context_weight"])
+        if key not in stacked:
+            stacked[key] = _stack(blocks[char_range], point["context_weight"])
+        train_matrix, test_matrix = stacked[key]
+        weights = data.sample_weights(point.get("real_weight", 1.0), point.get("user_weight", 1.0))[train]
+        model = TemperatureScaledLogisticRegression(C=point["C"])
+        model.fit(train_matrix, data.labels[train], sample_weight=weights)
+        out.append(model.decision_function(test_matrix))
+    return out
 
 
 def _parallel(tasks: list, progress: Callable[..., None] | None, what: str) -> list:
@@ -329,13 +375,16 @@ def grouped_folds(data: TrainingSet, seed: int = RANDOM_STATE, folds: int = CV_F
     return list(splitter.split(data.texts, data.labels, data.groups))
 
 
-def search(data: TrainingSet, progress: Callable[..., None] | None = None) -> dict[str, Any]:
-    """Grouped k-fold over the grid; the settings whose out-of-fold scores on the real-text
-    reports have the best macro-F1 win. Returns them, every score, and their out-of-fold scores."""
+def search(
+    data: TrainingSet, progress: Callable[..., None] | None = None, grid: dict[str, tuple] | None = None
+) -> dict[str, Any]:
+    """Grouped k-fold over the grid; the settings whose out-of-fold scores on the selection
+    reports (see :attr:`TrainingSet.selection_mask`) have the best macro-F1 win. Returns them,
+    every score, and their out-of-fold scores."""
     folds = grouped_folds(data)
-    points = _grid_points()
+    points = _grid_points(grid)
     fold_results = _parallel(
-        [(_fold_scores, (data, train, test)) for train, test in folds], progress, "settings search"
+        [(_fold_scores, (data, train, test, points)) for train, test in folds], progress, "settings search"
     )
     scores = [np.zeros((len(data.labels), len(data.classes))) for _ in points]
     for (_, test), per_point in zip(folds, fold_results, strict=True):
@@ -360,6 +409,43 @@ def search(data: TrainingSet, progress: Callable[..., None] | None = None) -> di
     chosen = dict(points[best])
     chosen["char_ngram_range"] = list(chosen["char_ngram_range"])
     return {"chosen": chosen, "results": results, "oof_scores": scores[best], "folds": CV_FOLDS}
+
+
+def choose_secondary_threshold(probabilities: np.ndarray, data: TrainingSet) -> dict[str, Any]:
+    """The runner-up probability above which it is suggested as a secondary category: the one
+    with the best F1 against the human ``secondary`` labels, judged on out-of-fold scores of
+    the reports whose writers recorded secondaries (the hand-written ones)."""
+    annotated = np.array([register == HANDWRITTEN for register in data.registers])
+    if annotated.sum() < 50 or not any(data.secondary[i] for i in np.where(annotated)[0]):
+        return {"threshold": None, "precision": None, "recall": None, "f1": None, "n": int(annotated.sum())}
+    order = np.argsort(-probabilities, axis=1)
+    best: dict[str, Any] = {"threshold": None, "f1": -1.0}
+    for threshold in np.round(np.arange(0.05, 0.51, 0.01), 2):
+        true_positive = false_positive = false_negative = 0
+        for i in np.where(annotated)[0]:
+            runner_up = int(order[i, 1])
+            suggested = probabilities[i, runner_up] >= threshold
+            wanted = data.secondary[i]
+            if suggested and runner_up in wanted:
+                true_positive += 1
+            elif suggested:
+                false_positive += 1
+            if wanted and not (suggested and runner_up in wanted):
+                false_negative += 1
+        precision = (
+            true_positive / (true_positive + false_positive) if true_positive + false_positive else 0.0
+        )
+        recall = true_positive / (true_positive + false_negative) if true_positive + false_negative else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        if f1 > best["f1"]:
+            best = {
+                "threshold": float(threshold),
+                "precision": round(precision, 4),
+                "recall": round(recall, 4),
+                "f1": round(f1, 4),
+            }
+    best["n"] = int(annotated.sum())
+    return best
 
 
 def choose_threshold(
@@ -486,6 +572,7 @@ def export(
             "cv_coverage": thresholds["coverage"],
             "cv_precision": thresholds["precision"],
             "chosen_on": cv["scored_on"],
+            "secondary": thresholds.get("secondary"),
         },
         "cv": cv,
     }
@@ -505,22 +592,40 @@ def train(
     output: Path,
     root: Path | None = None,
     progress: Callable[..., None] | None = None,
+    own: Corpus | None = None,
+    base_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Search, calibrate, fit and write a model folder; returns its manifest."""
+    """Search, calibrate, fit and write a model folder; returns its manifest.
+
+    With ``own`` (the user's labelled reports, `model train --add`), they join the corpus with
+    a weight chosen by cross-validation grouped by file, judged on their own out-of-fold
+    scores; the other settings stay ``base_settings`` (the shipped model's)."""
     started = time.perf_counter()
     data = training_set(corpus, taxonomy, root)
-    found = search(data, progress)
+    grid = None
+    if own is not None:
+        data = data.joined(training_set(own, taxonomy, root, part="all"))
+        fixed = {
+            key: (value if not isinstance(value, list) else tuple(value),)
+            for key, value in (base_settings or {}).items()
+            if key in GRID
+        }
+        grid = {**{key: GRID[key] for key in GRID}, **fixed, "user_weight": USER_WEIGHTS}
+    found = search(data, progress, grid)
     settings = found["chosen"]
     judged = data.selection_mask
     temperature = fit_temperature(found["oof_scores"][judged], data.labels[judged])
     probabilities = softmax(found["oof_scores"] / temperature)
     thresholds = choose_threshold(probabilities[judged], data.labels[judged], data.words[judged])
+    secondary = choose_secondary_threshold(probabilities, data)
+    thresholds["secondary"] = secondary["threshold"]
     predicted = np.argmax(probabilities, axis=1)
     cv = {
+        "secondary": secondary,
         "macro_f1": round(float(f1_score(data.labels[judged], predicted[judged], average="macro")), 4),
         "ece": round(expected_calibration_error(probabilities[judged], data.labels[judged]), 4),
         "folds": CV_FOLDS,
-        "grouped_by": "source group (repository or site); hand-written reports one group each",
+        "grouped_by": "source group (repository or site); hand-written and the user's own reports one group each",
         "scored_on": _selection_text(data),
         "n": int(judged.sum()),
     }
@@ -540,6 +645,8 @@ def train(
 
 
 def _selection_text(data: TrainingSet) -> str:
+    if data.users.sum() >= MIN_USER_FOR_SELECTION:
+        return f"out-of-fold scores of the user's own {int(data.users.sum())} labelled reports"
     if data.real.sum() >= MIN_REAL_FOR_SELECTION:
         return f"out-of-fold scores of the {int(data.real.sum())} reports modelled on real public texts"
     return f"out-of-fold scores of all {len(data.labels)} labelled reports (too few modelled on real texts)"
@@ -832,6 +939,7 @@ def evaluate(
         votes[test_index] += decided_now
     probabilities, decided = summed / repeats, votes / repeats >= 0.5
     result.update(_score_parts("cv", "grouped cross-validation", data, probabilities, decided))
+    result["secondary"] = _secondary_scores(probabilities, data, model.secondary_threshold)
     shares, matched = baseline.probabilities(list(map(tuple, data.texts)))
     result["cv_keyword_baseline"] = score(
         "keyword baseline on the training part", data.labels, shares, matched, data.classes
@@ -842,6 +950,61 @@ def evaluate(
     result["headline"] = (
         "test_real" if "test_real" in result else "cv_real" if "cv_real" in result else "cv_handwritten"
     )
+    return result
+
+
+def _secondary_scores(
+    probabilities: np.ndarray, data: TrainingSet, threshold: float | None
+) -> dict[str, Any]:
+    """Precision and recall of the suggested secondary category against the human secondary
+    labels (out-of-fold, hand-written reports: the ones whose writers recorded secondaries)."""
+    if threshold is None:
+        return {"threshold": None, "note": "the model suggests no secondary category"}
+    suggested = true_positive = wanted_total = 0
+    order = np.argsort(-probabilities, axis=1)
+    for i in np.where(data.registers == HANDWRITTEN)[0]:
+        runner_up = int(order[i, 1])
+        wanted_total += bool(data.secondary[i])
+        if probabilities[i, runner_up] >= threshold:
+            suggested += 1
+            true_positive += runner_up in data.secondary[i]
+    return {
+        "threshold": threshold,
+        "suggested": suggested,
+        "precision": round(true_positive / suggested, 4) if suggested else None,
+        "recall": round(true_positive / wanted_total, 4) if wanted_total else None,
+        "scored_on": "grouped out-of-fold scores of the hand-written reports against their human secondary labels",
+    }
+
+
+def evaluate_on(corpus: Corpus, taxonomy: Taxonomy, model_paths: Sequence[Path]) -> dict[str, Any]:
+    """Each model on labelled reports it was not trained on (`model eval --on DIR`): macro-F1
+    with an interval, per class, confusion, calibration, coverage and precision at its
+    threshold; several models side by side on the same reports."""
+    data = training_set(corpus, taxonomy, part="all")
+    result: dict[str, Any] = {
+        "method": f"each model applied as shipped to {data.files} labelled reports it was not trained on; "
+        "95% intervals by bootstrap over reports",
+        "classes": data.classes,
+        "order": [],
+    }
+    for number, model_path in enumerate(model_paths, 1):
+        model = load_model(model_path)
+        model.check_taxonomy(taxonomy)
+        probabilities = model.predict_texts(list(map(tuple, data.texts)))
+        decided = np.array(
+            [
+                model.decide(row, int(words))[0] is not None
+                for row, words in zip(probabilities, data.words, strict=True)
+            ]
+        )
+        key = f"model_{number}"
+        result[key] = score(
+            f"model {model.hash} ({model_path})", data.labels, probabilities, decided, data.classes
+        ).to_dict()
+        result["order"].append(key)
+        result.setdefault("model", {"path": str(model_path), "hash": model.hash})
+    result["headline"] = result["order"][-1]
     return result
 
 

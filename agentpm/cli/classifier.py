@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,6 +27,7 @@ from agentpm.cli.output import (
     format_option,
     note,
     report_problems,
+    value,
 )
 
 
@@ -83,6 +85,13 @@ def classify_command(
 @model_app.command("train")
 def model_train(
     corpus_path: Path | None = typer.Option(None, "--corpus", help="Labelled corpus (default: configured)."),
+    add: list[Path] | None = typer.Option(
+        None,
+        "--add",
+        help="Your own labelled reports, added to the corpus with "
+        "a weight chosen by cross-validation (repeatable).",
+    ),
+    only: Path | None = typer.Option(None, "--only", help="Train on your own labelled reports alone."),
     taxonomy: Path | None = TAXONOMY_OPT,
     output: Path = typer.Option(
         Path("agentpm-model"), "--output", "-o", help="Folder to write the model to."
@@ -93,23 +102,67 @@ def model_train(
 
     Reports modelled on public texts are split by source group: the test groups are never
     trained on; settings, temperature and the abstention threshold are chosen on grouped
-    out-of-fold scores of the rest. Set SOURCE_DATE_EPOCH for a reproducible training date.
+    out-of-fold scores of the rest. --add DIR adapts the shipped settings to your reports
+    (their weight, temperature and threshold chosen on their own out-of-fold scores); --only DIR
+    trains on your reports alone. Set SOURCE_DATE_EPOCH for a reproducible training date.
 
-    Example: agentpm model train --corpus corpus/ -o models/ours
+    Example: agentpm model train --add our-postmortems/ -o models/ours
     """
+    from agentpm.classifier.training import train, training_summary
+
+    refuse_existing_model(output, force)
+    corpus, loaded_taxonomy, chosen = load([only or corpus_path] if (only or corpus_path) else None, taxonomy)
+    own = load_own(add, loaded_taxonomy) if add and not only else None
+    report_problems(corpus.problems + (own.problems if own else []))
+    with StepProgress("training") as progress:
+        manifest = train(
+            corpus,
+            loaded_taxonomy,
+            output,
+            root=Path.cwd(),
+            progress=progress,
+            own=own,
+            base_settings=base_settings(chosen.model) if own else None,
+        )
+    emit(None, "text", text=training_summary(manifest, output))
+
+
+def eval_on(folder: Path, model: Path | None, against: Path | None, taxonomy: Path | None, fmt: Any) -> None:
+    """`model eval --on DIR`: the model (and the one --against) on the user's labelled reports."""
+    from agentpm.classifier.modelcard import evaluation_tables
+    from agentpm.classifier.training import evaluate_on
+
+    corpus, loaded_taxonomy, chosen = load([folder], taxonomy, model=model)
+    report_problems(corpus.problems)
+    models = [chosen.model] + ([against] if against else [])
+    result = evaluate_on(corpus, loaded_taxonomy, models)
+    if value(fmt) == "json":
+        emit(result, "json")
+        return
+    for title, columns, rows in evaluation_tables(result):
+        emit_table(rows, columns, title)
+
+
+def refuse_existing_model(output: Path, force: bool) -> None:
     from agentpm.errors import WriteError
 
     if output.exists() and not force:
         raise WriteError(
             f"{output}: already exists; pass --force to replace the model there, or choose another -o"
         )
-    corpus, loaded_taxonomy, _ = load([corpus_path] if corpus_path else None, taxonomy)
-    report_problems(corpus.problems)
-    from agentpm.classifier.training import train, training_summary
 
-    with StepProgress("training") as progress:
-        manifest = train(corpus, loaded_taxonomy, output, root=Path.cwd(), progress=progress)
-    emit(None, "text", text=training_summary(manifest, output))
+
+def load_own(folders: list[Path], taxonomy: Any) -> Any:
+    """The user's labelled reports from every --add folder, as one corpus."""
+    from agentpm.records.corpus import load_corpus
+
+    return load_corpus(folders, taxonomy=taxonomy)
+
+
+def base_settings(model_path: Path) -> dict[str, Any]:
+    from agentpm.classifier.predictor import load_model
+
+    return dict(load_model(model_path).manifest["selection"]["chosen"])
 
 
 @model_app.command("info")
@@ -142,6 +195,14 @@ def model_eval(
     ood: Path | None = typer.Option(
         None, "--ood", help="Held-out reports in another register, never trained on."
     ),
+    on: Path | None = typer.Option(
+        None,
+        "--on",
+        help="Only score the model (and --against) on these labelled reports, trained on by neither.",
+    ),
+    against: Path | None = typer.Option(
+        None, "--against", help="A second model to compare side by side (with --on)."
+    ),
     repeats: int = typer.Option(2, "--repeats", min=1, max=20, help="Repeats of the grouped 5-fold split."),
     output_format: SHOW_FORMATS = format_option(SHOW_FORMATS),
     card: Path | None = typer.Option(
@@ -152,14 +213,18 @@ def model_eval(
 ) -> None:
     """Evaluate the classifier, real-text figures first: the held-out real-text split, then
     grouped cross-validation, per register, the hand-written part, a keyword baseline, and OOD.
-    Each with macro-F1 and a 95 % interval, coverage and precision at the threshold, ECE.
+    Each with macro-F1 and a 95 % interval, coverage and precision at the threshold, ECE; and
+    the precision and recall of the suggested secondary category. With --on DIR, only score
+    the model (and --against OTHER, side by side) on your labelled reports.
 
-    Example: agentpm model eval --ood tests/data/ood --card reports/model-card.md --force
+    Example: agentpm model eval --on our-postmortems/ --model models/ours --against agentpm/models/default
     """
     from agentpm.classifier.modelcard import evaluation_tables, refuse_card_overwrite, write_model_card
     from agentpm.classifier.training import evaluate
     from agentpm.records.corpus import load_corpus
 
+    if on is not None:
+        return eval_on(on, model, against, taxonomy, output_format)
     written_card = None if no_card else card
     refuse_card_overwrite(written_card, force)
     corpus, loaded_taxonomy, chosen = load([corpus_path] if corpus_path else None, taxonomy, model=model)
