@@ -42,6 +42,10 @@ DEFAULTS = {
 }
 
 
+#: Tables of agentpm.toml that one command reads itself (not settings): [redact] (agentpm.exchange.redact).
+COMMAND_TABLES = ("redact",)
+
+
 @dataclass(frozen=True)
 class Settings:
     corpus: Path
@@ -95,7 +99,7 @@ def load_settings(
         if file_path and file_path.name == "pyproject.toml"
         else (file_path.name if file_path else "")
     )
-    unknown = sorted(set(file_values) - set(KEYS))
+    unknown = sorted(set(file_values) - set(KEYS) - set(COMMAND_TABLES))
     if unknown:
         raise ConfigError(f"{where}: unknown setting {unknown[0]!r}; known settings: {', '.join(KEYS)}")
     values: dict[str, Path | None] = {}

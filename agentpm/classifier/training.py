@@ -212,15 +212,16 @@ def training_set(
     corpus: Corpus, taxonomy: Taxonomy, root: Path | None = None, part: str = "train"
 ) -> TrainingSet:
     """The labelled incidents of one part: ``train`` (all but the real-text test split), ``test``
-    (the split only) or ``all``."""
-    keep = {"train": lambda i: not in_test_split(i), "test": in_test_split, "all": lambda i: True}[part]
+    (the split only), ``all``, or ``own`` (a user's reports for `--add`: any categories)."""
+    keep = {"train": lambda i: not in_test_split(i), "test": in_test_split}.get(part, lambda i: True)
     labelled = [incident for incident in corpus.incidents if incident.category and keep(incident)]
     if not labelled:
         raise ModelError("no labelled incidents (with a `category`) to train on; label some reports first")
     classes = list(taxonomy.ids)
     counts = {name: sum(1 for incident in labelled if incident.category == name) for name in classes}
     too_few = [name for name, count in counts.items() if count < CV_FOLDS]
-    if too_few and part != "test":
+    # The user's own reports (`--add`) need not cover every category: the corpus does.
+    if too_few and part not in ("test", "own"):
         raise ModelError(
             f"every category needs at least {CV_FOLDS} labelled incidents to train and cross-validate; "
             f"too few for: {', '.join(too_few)}"
@@ -411,41 +412,42 @@ def search(
     return {"chosen": chosen, "results": results, "oof_scores": scores[best], "folds": CV_FOLDS}
 
 
+#: A secondary category is suggested only where at least this share of suggestions match a
+#: human secondary label (out-of-fold); below it the model suggests none rather than noise.
+SECONDARY_MIN_PRECISION = 0.5
+SECONDARY_MIN_SUGGESTIONS = 10
+
+
 def choose_secondary_threshold(probabilities: np.ndarray, data: TrainingSet) -> dict[str, Any]:
-    """The runner-up probability above which it is suggested as a secondary category: the one
-    with the best F1 against the human ``secondary`` labels, judged on out-of-fold scores of
-    the reports whose writers recorded secondaries (the hand-written ones)."""
-    annotated = np.array([register == HANDWRITTEN for register in data.registers])
-    if annotated.sum() < 50 or not any(data.secondary[i] for i in np.where(annotated)[0]):
-        return {"threshold": None, "precision": None, "recall": None, "f1": None, "n": int(annotated.sum())}
+    """The lowest runner-up probability at which suggesting it as a secondary category is right
+    at least half the time, judged on out-of-fold scores against the human ``secondary`` labels
+    of the reports whose writers recorded them (the hand-written ones); None when no threshold
+    gets there (the best precision seen is kept, so the model card can say so)."""
+    annotated = np.where(np.array([register == HANDWRITTEN for register in data.registers]))[0]
+    wanted_total = sum(1 for i in annotated if data.secondary[i])
     order = np.argsort(-probabilities, axis=1)
-    best: dict[str, Any] = {"threshold": None, "f1": -1.0}
+    best_seen = {"threshold": None, "precision": None, "recall": None}
     for threshold in np.round(np.arange(0.05, 0.51, 0.01), 2):
-        true_positive = false_positive = false_negative = 0
-        for i in np.where(annotated)[0]:
-            runner_up = int(order[i, 1])
-            suggested = probabilities[i, runner_up] >= threshold
-            wanted = data.secondary[i]
-            if suggested and runner_up in wanted:
-                true_positive += 1
-            elif suggested:
-                false_positive += 1
-            if wanted and not (suggested and runner_up in wanted):
-                false_negative += 1
-        precision = (
-            true_positive / (true_positive + false_positive) if true_positive + false_positive else 0.0
-        )
-        recall = true_positive / (true_positive + false_negative) if true_positive + false_negative else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        if f1 > best["f1"]:
-            best = {
+        suggested = [i for i in annotated if probabilities[i, order[i, 1]] >= threshold]
+        if len(suggested) < SECONDARY_MIN_SUGGESTIONS:
+            break
+        right = sum(1 for i in suggested if int(order[i, 1]) in data.secondary[i])
+        precision, recall = right / len(suggested), (right / wanted_total if wanted_total else 0.0)
+        if best_seen["precision"] is None or precision > best_seen["precision"]:
+            best_seen = {
                 "threshold": float(threshold),
                 "precision": round(precision, 4),
                 "recall": round(recall, 4),
-                "f1": round(f1, 4),
             }
-    best["n"] = int(annotated.sum())
-    return best
+        if precision >= SECONDARY_MIN_PRECISION:
+            return {**best_seen, "n": len(annotated), "suggested_when_above": float(threshold)}
+    return {
+        "threshold": None,
+        "best_precision_seen": best_seen["precision"],
+        "at": best_seen["threshold"],
+        "n": len(annotated),
+        "note": f"no threshold reaches {SECONDARY_MIN_PRECISION:.0%} precision: no secondary is suggested",
+    }
 
 
 def choose_threshold(
@@ -604,7 +606,7 @@ def train(
     data = training_set(corpus, taxonomy, root)
     grid = None
     if own is not None:
-        data = data.joined(training_set(own, taxonomy, root, part="all"))
+        data = data.joined(training_set(own, taxonomy, root, part="own"))
         fixed = {
             key: (value if not isinstance(value, list) else tuple(value),)
             for key, value in (base_settings or {}).items()
