@@ -67,6 +67,8 @@ GRID = {
 MIN_REAL_FOR_SELECTION = 60
 #: With at least this many of the user's own reports (`--add`), the choices are made on them.
 MIN_USER_FOR_SELECTION = 20
+#: ... and with at least this many, the temperature and threshold too (see calibration_mask).
+MIN_USER_FOR_CALIBRATION = 150
 #: The weights tried for the user's own reports when adapting (the other settings stay the
 #: shipped model's: the search is over how much the user's reports should count).
 USER_WEIGHTS = (1.0, 3.0, 10.0)
@@ -168,6 +170,15 @@ class TrainingSet:
         if self.users.sum() >= MIN_USER_FOR_SELECTION:
             return self.users
         return self.real if self.real.sum() >= MIN_REAL_FOR_SELECTION else np.ones_like(self.real)
+
+    @property
+    def calibration_mask(self) -> np.ndarray:
+        """The reports whose out-of-fold scores set the temperature and the threshold: as
+        :attr:`selection_mask`, but a few dozen of the user's own reports cannot carry a 95 %
+        precision bound alone, so until there are enough they are pooled with the real-text ones."""
+        if 0 < self.users.sum() < MIN_USER_FOR_CALIBRATION:
+            return self.users | self.real
+        return self.selection_mask
 
     def sample_weights(self, real_weight: float, user_weight: float = 1.0) -> np.ndarray:
         weights = np.where(self.real, float(real_weight), 1.0)
@@ -615,7 +626,7 @@ def train(
         grid = {**{key: GRID[key] for key in GRID}, **fixed, "user_weight": USER_WEIGHTS}
     found = search(data, progress, grid)
     settings = found["chosen"]
-    judged = data.selection_mask
+    judged = data.calibration_mask
     temperature = fit_temperature(found["oof_scores"][judged], data.labels[judged])
     probabilities = softmax(found["oof_scores"] / temperature)
     thresholds = choose_threshold(probabilities[judged], data.labels[judged], data.words[judged])
@@ -851,7 +862,7 @@ def _outer_fold(
     for inner_train, inner_test in grouped_folds(part, folds=3):
         fitted = fit_pipeline(settings, part.subset(inner_train))
         inner_scores[inner_test] = fitted.decision_function(part.texts[inner_test])
-    judged = part.selection_mask
+    judged = part.calibration_mask
     temperature = fit_temperature(inner_scores[judged], part.labels[judged])
     probabilities = softmax(inner_scores / temperature)
     threshold = choose_threshold(probabilities[judged], part.labels[judged], part.words[judged])["confidence"]

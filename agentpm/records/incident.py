@@ -110,6 +110,17 @@ SECTION_FIELD_ALIASES: dict[str, str] = {
 }
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+#: The prose sections a record may carry as fields (YAML/JSON; Markdown has them as headings).
+PROSE_FIELDS = (
+    "summary",
+    "detection",
+    "timeline",
+    "root_cause",
+    "contributing_factors",
+    "fix",
+    "prevention",
+    "lessons_learned",
+)
 STATUSES = ("draft", "in-review", "final")
 
 _ISO_Z = re.compile(r"[zZ]$")
@@ -454,18 +465,7 @@ def incident_json_schema(category_ids: list[str] | None = None) -> dict[str, Any
     for name, text in FIELD_DESCRIPTIONS.items():
         if name in properties:
             properties[name]["description"] = text
-    for name in (
-        "summary",
-        "detection",
-        "timeline",
-        "root_cause",
-        "contributing_factors",
-        "fix",
-        "prevention",
-        "lessons_learned",
-        "impact",
-        "labelling_note",
-    ):
+    for name in (*PROSE_FIELDS, "impact", "labelling_note"):
         properties[name] = {**_PROSE_SCHEMA, "description": FIELD_DESCRIPTIONS[name], "default": None}
     for name, text in PROVENANCE_DESCRIPTIONS.items():
         properties[name] = {"type": "string", "description": text}

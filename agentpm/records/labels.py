@@ -34,6 +34,7 @@ from agentpm.records.parsing import (
     YAML_SUFFIXES,
     parse_text,
 )
+from agentpm.records.store import json_members
 from agentpm.records.writing import atomic_write, fingerprint
 from agentpm.safeload import UnreadableInput, read_regular_file
 
@@ -119,29 +120,8 @@ def _set_yaml_keys(lines: list[str], start: int, end: int, newline: str, fields:
     return "".join(lines)
 
 
-def _json_members(text: str) -> tuple[int, list[tuple[str, int, int, int]]]:
-    """Position of the top-level ``{`` and its members as (key, key start, value start, value end)."""
-    decoder = json.JSONDecoder()
-    start = text.index("{")
-    position = start + 1
-    members = []
-    while True:
-        position = _SPACE.match(text, position).end()
-        if text[position] == "}":
-            return start, members
-        key, key_end = decoder.raw_decode(text, position)
-        key_start = position
-        colon = text.index(":", key_end)
-        value_start = _SPACE.match(text, colon + 1).end()
-        _, value_end = decoder.raw_decode(text, value_start)
-        members.append((key, key_start, value_start, value_end))
-        position = _SPACE.match(text, value_end).end()
-        if text[position] == ",":
-            position += 1
-
-
 def _set_json_key(text: str, key: str, value: Any) -> str:
-    start, members = _json_members(text)
+    start, members = json_members(text)
     encoded = json.dumps(value, ensure_ascii=False)
     for name, _, value_start, value_end in members:
         if name == key:

@@ -15,26 +15,10 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-PROSE_FIELDS = (
-    "summary",
-    "impact",
-    "detection",
-    "timeline",
-    "root_cause",
-    "contributing_factors",
-    "fix",
-    "prevention",
-    "lessons_learned",
-    "labelling_note",
-    # aliases that count as prose sections (records.incident.SECTION_FIELD_ALIASES)
-    "resolution",
-    "remediation",
-    "root_cause_analysis",
-    "lessons",
-    "description",
-    "details",
-    "body",
-)
+from agentpm.records.incident import PROSE_FIELDS, SECTION_FIELD_ALIASES
+
+# The schema's prose fields, and the aliases that count as prose sections.
+TEXT_FIELDS = (*PROSE_FIELDS, "impact", "labelling_note", *SECTION_FIELD_ALIASES)
 LIST_FIELDS = ("secondary", "systems", "tools", "tags")
 STATUS_WORDS = {
     "draft": "draft",
@@ -136,7 +120,7 @@ def loosen(raw: dict[str, Any], known_fields: Iterable[str]) -> tuple[dict[str, 
     """A copy of ``raw`` that the schema can read, and (field, message) warnings for what was bent."""
     data = dict(raw)
     warnings: list[tuple[str, str]] = []
-    for key in PROSE_FIELDS:
+    for key in TEXT_FIELDS:
         if key in data and not isinstance(data[key], str) and data[key] is not None:
             data[key] = as_text(data[key])
     for key in (*LIST_FIELDS, "action_items"):

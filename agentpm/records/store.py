@@ -48,15 +48,16 @@ def _replace_yaml_entry(lines: list[str], start: int, end: int, newline: str, en
     return lines[:insert_at] + [entry + newline] + lines[insert_at:]
 
 
-def _json_with_prediction(text: str, record: dict[str, Any]) -> str:
+def json_members(text: str) -> tuple[int, list[tuple[str, int, int, int]]]:
+    """Position of the top-level ``{`` and its members as (key, key start, value start, value end)."""
     decoder = json.JSONDecoder()
     start = text.index("{")
     position = start + 1
-    members: list[tuple[str, int, int, int]] = []  # key, key start, value start, value end
+    members = []
     while True:
         position = _SPACE.match(text, position).end()
         if text[position] == "}":
-            break
+            return start, members
         key, key_end = decoder.raw_decode(text, position)
         key_start = position
         colon = text.index(":", key_end)
@@ -66,6 +67,10 @@ def _json_with_prediction(text: str, record: dict[str, Any]) -> str:
         position = _SPACE.match(text, value_end).end()
         if text[position] == ",":
             position += 1
+
+
+def _json_with_prediction(text: str, record: dict[str, Any]) -> str:
+    start, members = json_members(text)
     value = json.dumps(record, ensure_ascii=False)
     for key, _, value_start, value_end in members:
         if key == "prediction":
