@@ -398,7 +398,13 @@ def test_pre_commit_hook_runs_agentpm_lint_on_incident_files():
 
     import yaml
 
-    [hook] = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    hooks = {
+        hook["id"]: hook
+        for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    }
+    assert set(hooks) == {"agentpm-lint", "agentpm-redact-check"}
+    assert hooks["agentpm-redact-check"]["entry"] == "agentpm redact --check"
+    hook = hooks["agentpm-lint"]
     assert hook["id"] == "agentpm-lint" and hook["entry"] == "agentpm lint" and hook["language"] == "python"
     files = re.compile(hook["files"])
     assert all(files.search(name) for name in ("corpus/a.md", "x/b.yaml", "c.yml", "d.json"))

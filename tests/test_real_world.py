@@ -164,3 +164,21 @@ def test_the_cache_lives_in_the_user_cache_folder_not_the_repository(folder, tmp
     assert run_cli("trends", str(folder), cwd=folder, env=env).code in (0, 1)
     assert set(os.listdir(folder)) == before and not (folder / ".agentpm-cache").exists()
     assert list((home / ".cache" / "agentpm").iterdir()), "one cache folder per corpus"
+
+
+def test_count_any_counts_contributing_categories_and_says_so(tmp_path):
+    write(
+        tmp_path / "inc",
+        "a.md",
+        "---\ntitle: Planner loop after an API rename\ndate: 2026-08-03T10:00:00Z\n"
+        "category: tool-api-drift\nsecondary: [cascading-multi-agent]\n---\n## Summary\nA renamed field.\n",
+    )
+    primary = json.loads(run_cli("trends", str(tmp_path / "inc"), "--format", "json").stdout)
+    counted = json.loads(
+        run_cli("trends", str(tmp_path / "inc"), "--count", "any", "--format", "json").stdout
+    )
+    cascading = [row for row in counted if row["category"] == "cascading-multi-agent"][0]
+    assert [row for row in primary if row["category"] == "cascading-multi-agent"][0]["count"] == 0
+    assert cascading["count"] == 1
+    args = ("report", str(tmp_path / "inc"), "--quarter", "2026Q3", "--as-of", "2026-10-01", "--count", "any")
+    assert "Contributing categories counted" in run_cli(*args).stdout

@@ -178,6 +178,7 @@ def build_report(
     files_read: int,
     problems: int,
     link: Callable[[str], str] = lambda path: path,
+    count_mode: str = "primary",
 ) -> dict[str, Any]:
     """Every number of the quarterly report, JSON-ready; ``link`` maps an incident path to a link target."""
     quarter = quarter_label(quarter) if quarter else default_quarter(labelled, as_of)
@@ -354,6 +355,7 @@ def build_report(
             "end": date.fromordinal(period_end(quarter).date().toordinal() - 1).isoformat(),
         },
         "incidents": total,
+        "count_mode": count_mode,
         "partial": quarter in table.partial,
         "small_counts": [q for q in table.periods if 0 < table.totals[q] < SMALL_COUNT],
         "previous_incidents": table.totals.get(previous, 0),
@@ -629,6 +631,16 @@ def chart_targets(output: Path | None, output_format: str) -> dict[str, Path]:
     if output is None or output_format != "md":
         return {}
     return {name: output.with_name(f"{output.stem}-{name}.svg") for name in ("trend", "severity")}
+
+
+def output_plan(output: Path | None, requested: str | None, force: bool) -> tuple[str, list[Path]]:
+    """The format to write and every file it will create; refused up front (before the slow
+    part) when one exists and ``force`` was not given."""
+    fmt = report_format(output, requested)
+    targets = [output, *chart_targets(output, fmt).values()] if output else []
+    if not force:
+        refuse_existing(targets)
+    return fmt, targets
 
 
 def refuse_existing(targets: Sequence[Path]) -> None:

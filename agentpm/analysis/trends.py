@@ -526,3 +526,14 @@ def trends_markdown(rows: Sequence[dict[str, Any]], summary: str, by: str, label
 def now() -> datetime:
     """The moment that decides which periods are not over yet (UTC)."""
     return datetime.now(timezone.utc)
+
+
+def with_contributing(labelled: Sequence[Labelled]) -> list[Labelled]:
+    """Every incident under its label, and again under each secondary (contributing) category
+    a person gave it: `--count any`. Shares then add up to more than 100 % by design."""
+    expanded = list(labelled)
+    for item in labelled:
+        for other in item.record.secondary:
+            if other != item.label:
+                expanded.append(Labelled(item.record, other, item.source))
+    return expanded

@@ -21,6 +21,13 @@ from agentpm.cli.output import (
 )
 
 LABELS = choices("auto", "human", "predicted")
+COUNTS = choices("primary", "any")
+COUNT_OPT = typer.Option(
+    COUNTS("primary"),
+    "--count",
+    help="primary: each incident once, under its root cause; any: also under each secondary (contributing) "
+    "category, so shares add up to more than 100 %.",
+)
 PERIODS = choices("quarter", "month", "year")
 LABELS_OPT = typer.Option(
     LABELS("auto"),
@@ -36,21 +43,26 @@ NO_CACHE_OPT = typer.Option(
 
 
 def labelled_records(
-    paths: list[Path] | None, taxonomy: Path | None, model: Path | None, labels: Any, no_cache: bool
+    paths: list[Path] | None,
+    taxonomy: Path | None,
+    model: Path | None,
+    labels: Any,
+    no_cache: bool,
+    count: Any = "primary",
 ) -> tuple[Any, Any, Any, Any]:
-    """Read the records (through the cache) and give each its label, as --labels says."""
-    from agentpm.analysis.trends import resolve_labels
+    """Read the records (through the cache) and give each its label, as --labels says; with
+    --count any, an incident also counts under each of its secondary categories."""
+    from agentpm.analysis.trends import resolve_labels, with_contributing
     from agentpm.records.cache import ParseCache, cache_folder, load_records
     from agentpm.taxonomy import load_taxonomy
 
     chosen = settings(taxonomy=taxonomy, model=model)
     loaded_taxonomy = load_taxonomy(chosen.taxonomy)
-    cache = ParseCache(None if no_cache else cache_folder(), warn=note)
+    chosen_paths = paths_or_corpus(paths, chosen)
+    cache = ParseCache(None if no_cache else cache_folder(corpus=chosen_paths), warn=note)
     try:
         with Progress("reading", minimum=500) as reading:
-            records = load_records(
-                paths_or_corpus(paths, chosen), taxonomy=loaded_taxonomy, cache=cache, progress=reading
-            )
+            records = load_records(chosen_paths, taxonomy=loaded_taxonomy, cache=cache, progress=reading)
         with Progress("classifying", minimum=500) as classifying:
             labelled, info = resolve_labels(
                 records.records,
@@ -62,6 +74,8 @@ def labelled_records(
             )
     finally:
         cache.close()
+    if value(count) == "any":
+        labelled = with_contributing(labelled)
     return labelled, info, records, loaded_taxonomy
 
 
@@ -76,6 +90,7 @@ def trends_command(
         None, "--until", help="Last date or period to include (inclusive).", show_default=False
     ),
     labels: LABELS = LABELS_OPT,
+    count: COUNTS = COUNT_OPT,
     output_format: TREND_FORMATS = format_option(TREND_FORMATS),
     model: Path | None = MODEL_OPT,
     taxonomy: Path | None = TAXONOMY_OPT,
@@ -94,7 +109,9 @@ def trends_command(
     from agentpm.analysis import trends as core
 
     start, end = core.parse_window(since, until)
-    labelled, info, records, loaded_taxonomy = labelled_records(paths, taxonomy, model, labels, no_cache)
+    labelled, info, records, loaded_taxonomy = labelled_records(
+        paths, taxonomy, model, labels, no_cache, count
+    )
     table = core.trend_table(labelled, loaded_taxonomy, value(by), since=start, until=end, as_of=core.now())
     summary = table.sentence()
     emit(
@@ -143,6 +160,7 @@ def report_command(
     ),
     force: bool = FORCE_OPT,
     labels: LABELS = LABELS_OPT,
+    count: COUNTS = COUNT_OPT,
     model: Path | None = MODEL_OPT,
     taxonomy: Path | None = TAXONOMY_OPT,
     no_cache: bool = NO_CACHE_OPT,
@@ -160,22 +178,20 @@ def report_command(
     from agentpm.analysis import reporting as core
     from agentpm.postmortem.scaffold import parse_day
 
-    chosen_quarter = core.quarter_label(quarter) if quarter else None
-    report_date = parse_day(as_of, "--as-of")
-    fmt = core.report_format(output, value(output_format))
-    targets = [output, *core.chart_targets(output, fmt).values()] if output else []
-    if not force:
-        core.refuse_existing(targets)
-    labelled, info, records, loaded_taxonomy = labelled_records(paths, taxonomy, model, labels, no_cache)
+    fmt, targets = core.output_plan(output, value(output_format), force)
+    labelled, info, records, loaded_taxonomy = labelled_records(
+        paths, taxonomy, model, labels, no_cache, count
+    )
     report = core.build_report(
         labelled,
         info,
         loaded_taxonomy,
-        chosen_quarter,
-        report_date,
+        core.quarter_label(quarter) if quarter else None,
+        parse_day(as_of, "--as-of"),
         records.files_read,
         len(records.problems),
         link=core.relative_linker(output.parent if output else Path(".")),
+        count_mode=value(count),
     )
     text = core.write_report(
         report, fmt, output, force, templates=settings(taxonomy=taxonomy, model=model).templates
