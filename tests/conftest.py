@@ -15,6 +15,43 @@ CORPUS = REPO / "corpus"
 TAXONOMY = REPO / "taxonomy" / "taxonomy.yaml"
 
 
+def pytest_sessionstart(session):
+    """Remove folder trees deeper than shutil.rmtree can recurse (the hostile-file test makes
+    one, and removes it itself; a run interrupted before that would otherwise break pytest's own
+    clean-up of old temporary folders in every later run)."""
+    import getpass
+    import tempfile
+    import time
+
+    if hasattr(session.config, "workerinput"):
+        return  # the controller does it once, before any worker makes a tree of its own
+    root = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}"
+    if not root.is_dir():
+        return
+    # Only earlier runs' folders (untouched for ten minutes), never one a run is using now.
+    stale = [
+        str(path)
+        for path in root.iterdir()
+        if path.is_dir() and not path.is_symlink() and time.time() - path.stat().st_mtime > 600
+    ]
+    stack, order = stale, []
+    while stack:
+        current = stack.pop()
+        order.append(current)
+        try:
+            with os.scandir(current) as entries:
+                stack.extend(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    for folder in reversed(order):
+        if folder.count(os.sep + "d" + os.sep) > 500:  # only the generated 1,500-level chain
+            for name in os.listdir(folder):
+                path = os.path.join(folder, name)
+                if not os.path.isdir(path) or os.path.islink(path):
+                    os.unlink(path)
+            os.rmdir(folder)
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--update-golden",
