@@ -32,7 +32,9 @@ def pytest_sessionstart(session):
     stale = [
         str(path)
         for path in root.iterdir()
-        if path.is_dir() and not path.is_symlink() and time.time() - path.stat().st_mtime > 600
+        if path.is_dir()
+        and not path.is_symlink()
+        and (path.name.startswith("garbage-") or time.time() - path.stat().st_mtime > 600)
     ]
     stack, order = stale, []
     while stack:
@@ -44,7 +46,7 @@ def pytest_sessionstart(session):
         except OSError:
             continue
     for folder in reversed(order):
-        if folder.count(os.sep + "d" + os.sep) > 500:  # only the generated 1,500-level chain
+        if folder.count(os.sep + "d" + os.sep) > 100:  # only the generated 1,500-level chain
             for name in os.listdir(folder):
                 path = os.path.join(folder, name)
                 if not os.path.isdir(path) or os.path.islink(path):
