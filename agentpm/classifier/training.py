@@ -220,19 +220,24 @@ class TrainingSet:
 
 
 def training_set(
-    corpus: Corpus, taxonomy: Taxonomy, root: Path | None = None, part: str = "train"
+    corpus: Corpus,
+    taxonomy: Taxonomy,
+    root: Path | None = None,
+    part: str = "train",
+    every_category: bool | None = None,
 ) -> TrainingSet:
     """The labelled incidents of one part: ``train`` (all but the real-text test split), ``test``
-    (the split only), ``all``, or ``own`` (a user's reports for `--add`: any categories)."""
-    keep = {"train": lambda i: not in_test_split(i), "test": in_test_split}.get(part, lambda i: True)
+    (the split only) or ``all``. ``every_category`` (default: for ``train``) requires enough
+    reports of each category to cross-validate; a set that is only scored, or a user's own
+    reports added to the corpus, need not cover them all."""
+    keep = {"train": lambda i: not in_test_split(i), "test": in_test_split, "all": lambda i: True}[part]
     labelled = [incident for incident in corpus.incidents if incident.category and keep(incident)]
     if not labelled:
         raise ModelError("no labelled incidents (with a `category`) to train on; label some reports first")
     classes = list(taxonomy.ids)
     counts = {name: sum(1 for incident in labelled if incident.category == name) for name in classes}
     too_few = [name for name, count in counts.items() if count < CV_FOLDS]
-    # The user's own reports (`--add`) need not cover every category: the corpus does.
-    if too_few and part not in ("test", "own"):
+    if too_few and (part == "train" if every_category is None else every_category):
         raise ModelError(
             f"every category needs at least {CV_FOLDS} labelled incidents to train and cross-validate; "
             f"too few for: {', '.join(too_few)}"
@@ -617,7 +622,7 @@ def train(
     data = training_set(corpus, taxonomy, root)
     grid = None
     if own is not None:
-        data = data.joined(training_set(own, taxonomy, root, part="own"))
+        data = data.joined(training_set(own, taxonomy, root, part="all", every_category=False))
         fixed = {
             key: (value if not isinstance(value, list) else tuple(value),)
             for key, value in (base_settings or {}).items()
@@ -890,6 +895,19 @@ def _score_parts(
     return parts
 
 
+def applied(model: Any, data: TrainingSet) -> tuple[np.ndarray, np.ndarray]:
+    """A shipped model's probabilities for a set's reports, and which of them it labels rather
+    than abstaining on (its own thresholds, as `classify` applies them)."""
+    probabilities = model.predict_texts(list(map(tuple, data.texts)))
+    decided = np.array(
+        [
+            model.decide(row, int(words))[0] is not None
+            for row, words in zip(probabilities, data.words, strict=True)
+        ]
+    )
+    return probabilities, decided
+
+
 def evaluate(
     corpus: Corpus,
     taxonomy: Taxonomy,
@@ -925,13 +943,7 @@ def evaluate(
     except ModelError:
         test = None
     if test is not None:
-        probabilities = model.predict_texts(list(map(tuple, test.texts)))
-        decided = np.array(
-            [
-                model.decide(row, int(words))[0] is not None
-                for row, words in zip(probabilities, test.words, strict=True)
-            ]
-        )
+        probabilities, decided = applied(model, test)
         result.update(
             _score_parts("test", "shipped model on the real-text test split", test, probabilities, decided)
         )
@@ -958,7 +970,7 @@ def evaluate(
         "keyword baseline on the training part", data.labels, shares, matched, data.classes
     ).to_dict()
     if ood is not None and len(ood.incidents):
-        result.update(_ood_scores(ood, model, baseline, data.classes))
+        result.update(_ood_scores(ood, model, baseline, taxonomy))
     result["order"] = [key for key in result if isinstance(result[key], dict) and "macro_f1" in result[key]]
     result["headline"] = (
         "test_real" if "test_real" in result else "cv_real" if "cv_real" in result else "cv_handwritten"
@@ -994,7 +1006,7 @@ def evaluate_on(corpus: Corpus, taxonomy: Taxonomy, model_paths: Sequence[Path])
     """Each model on labelled reports it was not trained on (`model eval --on DIR`): macro-F1
     with an interval, per class, confusion, calibration, coverage and precision at its
     threshold; several models side by side on the same reports."""
-    data = training_set(corpus, taxonomy, part="all")
+    data = training_set(corpus, taxonomy, part="all", every_category=False)
     result: dict[str, Any] = {
         "method": f"each model applied as shipped to {data.files} labelled reports it was not trained on; "
         "95% intervals by bootstrap over reports",
@@ -1004,13 +1016,7 @@ def evaluate_on(corpus: Corpus, taxonomy: Taxonomy, model_paths: Sequence[Path])
     for number, model_path in enumerate(model_paths, 1):
         model = load_model(model_path)
         model.check_taxonomy(taxonomy)
-        probabilities = model.predict_texts(list(map(tuple, data.texts)))
-        decided = np.array(
-            [
-                model.decide(row, int(words))[0] is not None
-                for row, words in zip(probabilities, data.words, strict=True)
-            ]
-        )
+        probabilities, decided = applied(model, data)
         key = f"model_{number}"
         result[key] = score(
             f"model {model.hash} ({model_path})", data.labels, probabilities, decided, data.classes
@@ -1021,22 +1027,16 @@ def evaluate_on(corpus: Corpus, taxonomy: Taxonomy, model_paths: Sequence[Path])
     return result
 
 
-def _ood_scores(ood: Corpus, model: Any, baseline: KeywordBaseline, classes: list[str]) -> dict[str, Any]:
-    labelled = [incident for incident in ood.incidents if incident.category in classes]
-    texts = [channels(incident) for incident in labelled]
-    labels = np.array([classes.index(incident.category) for incident in labelled])
-    probabilities = model.predict_texts(texts)
-    decided = np.array(
-        [
-            model.decide(row, prose_word_count(incident))[0] is not None
-            for row, incident in zip(probabilities, labelled, strict=True)
-        ]
-    )
-    shares, matched = baseline.probabilities(texts)
+def _ood_scores(ood: Corpus, model: Any, baseline: KeywordBaseline, taxonomy: Taxonomy) -> dict[str, Any]:
+    data = training_set(ood, taxonomy, part="all", every_category=False)
+    probabilities, decided = applied(model, data)
+    shares, matched = baseline.probabilities(list(map(tuple, data.texts)))
     return {
-        "ood": score("shipped model on the OOD set", labels, probabilities, decided, classes).to_dict(),
+        "ood": score(
+            "shipped model on the OOD set", data.labels, probabilities, decided, data.classes
+        ).to_dict(),
         "ood_keyword_baseline": score(
-            "keyword baseline on the OOD set", labels, shares, matched, classes
+            "keyword baseline on the OOD set", data.labels, shares, matched, data.classes
         ).to_dict(),
     }
 

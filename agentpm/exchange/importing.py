@@ -37,7 +37,7 @@ import yaml
 
 from agentpm.errors import WriteError
 from agentpm.records.corpus import load_corpus
-from agentpm.records.incident import Incident, parse_when
+from agentpm.records.incident import parse_when
 from agentpm.records.parsing import known_fields, parse_text
 from agentpm.records.writing import write_new_file
 
@@ -80,8 +80,6 @@ BODY_SECTIONS = (
 
 #: Names of the incident schema's own fields: a source column with one of these names that is
 #: not mapped onto it is kept as ``source_<name>``, so it cannot fail validation.
-SCHEMA_FIELDS = frozenset(Incident.model_fields)
-
 MAX_SLUG = 60
 SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 

@@ -35,6 +35,7 @@ from agentpm.exchange.importing import (
     now_utc,
 )
 from agentpm.records.corpus import discover
+from agentpm.records.incident import PROSE_FIELDS
 from agentpm.records.parsing import MAX_FILE_BYTES, decode_text, parse_text
 from agentpm.safeload import UnreadableInput, read_regular_file
 
@@ -60,16 +61,9 @@ TARGETS = (
     "tools",
     "impact",
     "source",
-    "summary",
-    "detection",
-    "timeline",
-    "root_cause",
-    "contributing_factors",
-    "fix",
-    "prevention",
-    "lessons_learned",
+    *PROSE_FIELDS,
 )
-PROSE_TARGETS = frozenset(TARGETS[TARGETS.index("summary") :])
+PROSE_TARGETS = frozenset(PROSE_FIELDS)
 
 
 class UnreadableSource(Exception):
