@@ -964,27 +964,29 @@ def _filtered(findings: list[Finding], select: set[str] | None, ignore: set[str]
     ]
 
 
-_TIME_ORDER = re.compile(r"^(detected|resolved) is before")
-_PROBLEM_RULES = (
-    (re.compile(r"^warning: unknown field"), "PM021", "rename the field to the one it was meant to be"),
-    (re.compile(r"^warning: date has no time"), "PM022", "give `date` a time of day and a time zone"),
-    (
-        re.compile(r"^warning: .* is not one agentpm knows"),
-        "PM023",
-        "use one of the values the message lists",
-    ),
-    (_TIME_ORDER, "PM007", "dates are compared in UTC: check both values and their time zones"),
-)
+#: The lint rule, and its suggestion, for each kind of problem a readable record can have.
+_PROBLEM_RULES = {
+    "field-typo": ("PM021", "rename the field to the one it was meant to be"),
+    "date-only-start": ("PM022", "give `date` a time of day and a time zone"),
+    "unknown-value": ("PM023", "use one of the values the message lists"),
+    "time-order": ("PM007", "dates are compared in UTC: check both values and their time zones"),
+}
 
 
 def _finding_for(shown: str, problem: Any) -> Finding:
     """The lint finding for a parse problem of the file."""
     if problem.kind == "unreadable":
         return Finding(shown, problem.line, "PM001", "error", problem.message)
-    for pattern, rule, suggestion in _PROBLEM_RULES:
-        if pattern.search(problem.message):
-            message = problem.message.removeprefix("warning: ")
-            return Finding(shown, problem.line, rule, RULES[rule].severity, message, suggestion)
+    if problem.code in _PROBLEM_RULES:
+        rule, suggestion = _PROBLEM_RULES[problem.code]
+        return Finding(
+            shown,
+            problem.line,
+            rule,
+            RULES[rule].severity,
+            problem.message.removeprefix("warning: "),
+            suggestion,
+        )
     return Finding(shown, problem.line, "PM002", "error", problem.message)
 
 

@@ -279,7 +279,7 @@ class Incident(BaseModel):
     _body: str = PrivateAttr(default="")
     _body_sections: dict[str, str] = PrivateAttr(default_factory=dict)
     _body_lines: dict[str, int] = PrivateAttr(default_factory=dict)
-    _warnings: list[tuple[str, str]] = PrivateAttr(default_factory=list)
+    _warnings: list[tuple[str, str, str]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -304,6 +304,7 @@ class Incident(BaseModel):
                     "detected",
                     "detected is before date (the incident start); check both timestamps "
                     "and their time zones",
+                    "time-order",
                 )
             )
         if start and resolved and resolved < start:
@@ -312,11 +313,16 @@ class Incident(BaseModel):
                     "resolved",
                     "resolved is before date (the incident start); check both timestamps "
                     "and their time zones",
+                    "time-order",
                 )
             )
         if detected and resolved and resolved < detected:
             self._warnings.append(
-                ("resolved", "resolved is before detected; check both timestamps and their time zones")
+                (
+                    "resolved",
+                    "resolved is before detected; check both timestamps and their time zones",
+                    "time-order",
+                )
             )
         if (
             isinstance(self.date, date)
@@ -328,13 +334,15 @@ class Incident(BaseModel):
                     "date",
                     "warning: date has no time of day but detected/resolved do; durations "
                     "are left out rather than counted from midnight — give date a time",
+                    "date-only-start",
                 )
             )
         return self
 
     @property
-    def warnings(self) -> list[tuple[str, str]]:
-        """(field, message) for what was readable but wrong (times out of order, date-only start)."""
+    def warnings(self) -> list[tuple[str, str, str]]:
+        """(field, message, code) for what was readable but wrong: ``time-order`` (an invalid
+        value, exit 1) or ``date-only-start`` (a warning)."""
         return list(self._warnings)
 
     # -- where it came from -------------------------------------------------------------

@@ -82,7 +82,7 @@ def _as_list(value: Any) -> Any:
 
 
 def _enum(
-    data: dict[str, Any], key: str, words: dict[str, str], label: str, warnings: list[tuple[str, str]]
+    data: dict[str, Any], key: str, words: dict[str, str], label: str, warnings: list[tuple[str, str, str]]
 ) -> None:
     value = data.get(key)
     if value is None:
@@ -99,6 +99,7 @@ def _enum(
             key,
             f"{label} {value!r} is not one agentpm knows ({', '.join(sorted(set(words.values())))}); "
             f"kept as {key}_as_written and left out of {label} counts",
+            "unknown-value",
         )
     )
 
@@ -116,10 +117,13 @@ def _severity_words() -> dict[str, str]:
 _SEVERITIES = _severity_words()
 
 
-def loosen(raw: dict[str, Any], known_fields: Iterable[str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """A copy of ``raw`` that the schema can read, and (field, message) warnings for what was bent."""
+def loosen(
+    raw: dict[str, Any], known_fields: Iterable[str]
+) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    """A copy of ``raw`` that the schema can read, and (field, message, code) warnings for what
+    was bent: ``unknown-value`` or ``field-typo``."""
     data = dict(raw)
-    warnings: list[tuple[str, str]] = []
+    warnings: list[tuple[str, str, str]] = []
     for key in TEXT_FIELDS:
         if key in data and not isinstance(data[key], str) and data[key] is not None:
             data[key] = as_text(data[key])
@@ -146,22 +150,28 @@ def loosen(raw: dict[str, Any], known_fields: Iterable[str]) -> tuple[dict[str, 
         if isinstance(key, str) and key not in known and not key.endswith("_as_written"):
             guess = difflib.get_close_matches(key.lower().replace("-", "_"), known, n=1, cutoff=0.8)
             if guess:
-                warnings.append((key, f"unknown field {key!r}: did you mean {guess[0]!r}? (kept as written)"))
+                warnings.append(
+                    (
+                        key,
+                        f"unknown field {key!r}: did you mean {guess[0]!r}? (kept as written)",
+                        "field-typo",
+                    )
+                )
     return data, warnings
 
 
-def _loosen_item(item: Any, number: int, warnings: list[tuple[str, str]]) -> Any:
+def _loosen_item(item: Any, number: int, warnings: list[tuple[str, str, str]]) -> Any:
     if isinstance(item, str):
         return {"title": item}
     if not isinstance(item, dict):
         return item
     item = dict(item)
     if "status" in item:
-        sub: list[tuple[str, str]] = []
+        sub: list[tuple[str, str, str]] = []
         _enum(item, "status", ITEM_STATUS_WORDS, f"action item {number} status", sub)
-        warnings += [(f"action_items[{number}].status", message) for _, message in sub]
+        warnings += [(f"action_items[{number}].status", message, code) for _, message, code in sub]
     if "kind" in item and item["kind"] is not None:
         sub = []
         _enum(item, "kind", {kind: kind for kind in ITEM_KINDS}, f"action item {number} kind", sub)
-        warnings += [(f"action_items[{number}].kind", message) for _, message in sub]
+        warnings += [(f"action_items[{number}].kind", message, code) for _, message, code in sub]
     return item

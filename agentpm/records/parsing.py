@@ -43,6 +43,9 @@ class Problem:
     line: int | None = None
     kind: ProblemKind = "invalid"
     field: str | None = None
+    #: what kind of finding a readable record's problem is (time-order, date-only-start,
+    #: unknown-value, field-typo), so `lint` can name its rule without reading the message
+    code: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -376,8 +379,10 @@ PROVENANCE_FIELDS = (
 _REPAIR_ROUNDS = 6
 
 
-def known_fields() -> set[str]:
-    return set(Incident.model_fields) | set(SECTION_FIELD_ALIASES) | set(PROVENANCE_FIELDS)
+@lru_cache(maxsize=1)
+def known_fields() -> frozenset[str]:
+    """Every field name agentpm reads or writes: built once, asked once per file."""
+    return frozenset(Incident.model_fields) | frozenset(SECTION_FIELD_ALIASES) | frozenset(PROVENANCE_FIELDS)
 
 
 def _build(raw: Any, lines: dict[str, int], path: Path, fmt: str) -> tuple[Incident, list[Problem]]:
@@ -399,8 +404,8 @@ def _build(raw: Any, lines: dict[str, int], path: Path, fmt: str) -> tuple[Incid
     shown = str(path)
     data, warnings = loosen(raw, known_fields())
     problems = [
-        Problem(shown, f"warning: {message}", lines.get(field.split("[")[0].split(".")[0]), "warning", field)
-        for field, message in warnings
+        Problem(shown, f"warning: {message}", lines.get(_top_field(field)), "warning", field, code)
+        for field, message, code in warnings
     ]
     for _ in range(_REPAIR_ROUNDS):
         try:
@@ -427,10 +432,11 @@ def _build(raw: Any, lines: dict[str, int], path: Path, fmt: str) -> tuple[Incid
                 shown,
                 message,
                 lines.get(field),
-                "warning" if message.startswith("warning:") else "invalid",
+                "invalid" if code == "time-order" else "warning",
                 field,
+                code,
             )
-            for field, message in incident.warnings
+            for field, message, code in incident.warnings
         ]
         return incident, problems
     raise _FieldsInvalid(
