@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,7 +45,7 @@ def map_in_order(
     if count > 1 and total >= minimum and sys.platform != "win32":
         import multiprocessing
 
-        with _lighter_gc(), multiprocessing.get_context("fork").Pool(count) as pool:
+        with _lighter_gc(), multiprocessing.get_context("fork").Pool(count, initializer=_worker_start) as pool:
             for result in pool.imap(function, items, chunksize=chunksize):
                 results.append(result)
                 tick()
@@ -53,6 +54,13 @@ def map_in_order(
         results.append(function(item))
         tick()
     return results
+
+
+def _worker_start() -> None:
+    # The CLI turns SIGTERM into SystemExit so `finally` blocks run; a worker that inherits that
+    # handler can swallow the SIGTERM with which the pool ends it and then wait forever on the
+    # task queue, hanging the run at its very end. Workers hold nothing to clean up: die at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @contextmanager
