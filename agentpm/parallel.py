@@ -45,7 +45,10 @@ def map_in_order(
     if count > 1 and total >= minimum and sys.platform != "win32":
         import multiprocessing
 
-        with _lighter_gc(), multiprocessing.get_context("fork").Pool(count, initializer=_worker_start) as pool:
+        with (
+            _lighter_gc(),
+            multiprocessing.get_context("fork").Pool(count, initializer=_worker_start) as pool,
+        ):
             for result in pool.imap(function, items, chunksize=chunksize):
                 results.append(result)
                 tick()

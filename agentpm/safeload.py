@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from agentpm.plainyaml import load_plain
+
 #: A YAML document may expand (through aliases) to at most this many nodes. Real front
 #: matter has a few dozen; "billion laughs" documents have billions.
 MAX_YAML_NODES = 20_000
@@ -117,8 +119,16 @@ def _check_expansion(root: yaml.Node) -> None:
         stack.pop()
 
 
-def load_yaml(text: str, line_offset: int = 0) -> tuple[Any, dict[str, int]]:
-    """Parse one YAML document safely; return the data and the 1-based line of each top-level key."""
+def load_yaml(text: str, line_offset: int = 0, plain_first: bool = True) -> tuple[Any, dict[str, int]]:
+    """Parse one YAML document safely; return the data and the 1-based line of each top-level key.
+
+    Plain block YAML is read by :mod:`agentpm.plainyaml` (same results, several times faster);
+    everything else, and ``plain_first=False``, goes through PyYAML.
+    """
+    if plain_first:
+        found = load_plain(text, line_offset)
+        if found is not None:
+            return found
     loader = _IncidentLoader(text)
     try:
         try:

@@ -30,6 +30,7 @@ SHARED = {
     "parallel",
     "templating",
     "safeload",
+    "plainyaml",
     "stats",
     "display",
     "__init__",

@@ -17,8 +17,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from agentpm.errors import UsageError
+from agentpm.errors import AgentPMError, UsageError
 from agentpm.records.cache import ParseCache, Record
+from agentpm.records.incident import Incident
 from agentpm.records.parsing import parse_file
 from agentpm.stats import two_proportion_test, wilson
 from agentpm.taxonomy import Taxonomy
@@ -177,8 +178,7 @@ def quick_model_hash(path: Path | str) -> str | None:
 _WORKER_MODEL: Any = None
 
 
-def _predict_files(paths: list[str]) -> list[dict[str, Any]]:
-    predictions = _WORKER_MODEL.predict_parsed([parse_file(path).incident for path in paths])
+def _labels(model: Any, incidents: Sequence[Incident | None]) -> list[dict[str, Any]]:
     return [
         {
             "category": prediction.category,
@@ -187,8 +187,41 @@ def _predict_files(paths: list[str]) -> list[dict[str, Any]]:
         }
         if prediction is not None
         else {"category": None, "reason": "unreadable"}
-        for prediction in predictions
+        for prediction in model.predict_parsed(incidents)
     ]
+
+
+def _predict_files(paths: list[str]) -> list[dict[str, Any]]:
+    return _labels(_WORKER_MODEL, [parse_file(path).incident for path in paths])
+
+
+class PassLabeller:
+    """Labels files while they are read (``load_records(labeller=...)``): the ones
+    :func:`resolve_labels` would otherwise read and parse a second time to predict.
+
+    The model is loaded on first need, in each worker; if it cannot be, nothing is labelled
+    here and :func:`resolve_labels` loads it (and reports why it cannot) as before.
+    """
+
+    def __init__(self, mode: str, model_path: Path | str, taxonomy: Taxonomy):
+        self.mode, self.model_path, self.taxonomy = mode, model_path, taxonomy
+        self._model: Any = None
+        self._failed = False
+
+    def wants(self, category: str | None, stored: bool) -> bool:
+        return self.mode != "human" and not stored and (self.mode == "predicted" or category is None)
+
+    def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, dict[str, Any]] | None]:
+        if self._model is None and not self._failed:
+            from agentpm.classifier.classify import model_for
+
+            try:
+                self._model = model_for(self.model_path, self.taxonomy)
+            except AgentPMError:
+                self._failed = True
+        if self._model is None:
+            return [None] * len(incidents)
+        return [(self._model.hash, label) for label in _labels(self._model, incidents)]
 
 
 def _predict_all(
@@ -210,11 +243,13 @@ def resolve_labels(
     cache: ParseCache | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    made: dict[str, tuple[str, dict[str, Any]]] | None = None,
 ) -> tuple[list[Labelled], LabelInfo]:
     """Give every record the label that counts under ``mode`` (auto | human | predicted).
 
     The model is loaded only when some record needs a prediction made now; predictions made
-    now are cached by file and model hash.
+    now (or ``made`` while the files were read: key -> model hash, label) are cached by file
+    and model hash.
     """
     if mode not in LABEL_MODES:
         raise UsageError(f"--labels {mode!r}: choose one of {', '.join(LABEL_MODES)}")
@@ -245,6 +280,15 @@ def resolve_labels(
     if needed:
         cache = cache or ParseCache(None)
         known = cache.predictions(info.model_hash) if info.model_hash else {}
+        in_pass = []
+        for index in needed:
+            record = labelled[index].record
+            found = (made or {}).get(record.key)
+            if found is not None and found[0] == info.model_hash:
+                known[record.key] = (record.size, record.mtime_ns, found[1])
+                in_pass.append((record.key, record.size, record.mtime_ns, found[1]))
+        if in_pass and info.model_hash:
+            cache.put_predictions(info.model_hash, in_pass)
         missing = []
         for index in needed:
             record = labelled[index].record

@@ -52,7 +52,7 @@ def labelled_records(
 ) -> tuple[Any, Any, Any, Any]:
     """Read the records (through the cache) and give each its label, as --labels says; with
     --count any, an incident also counts under each of its secondary categories."""
-    from agentpm.analysis.trends import resolve_labels, with_contributing
+    from agentpm.analysis.trends import PassLabeller, resolve_labels, with_contributing
     from agentpm.records.cache import ParseCache, cache_folder, load_records
     from agentpm.taxonomy import load_taxonomy
 
@@ -62,7 +62,13 @@ def labelled_records(
     cache = ParseCache(None if no_cache else cache_folder(corpus=chosen_paths), warn=note)
     try:
         with Progress("reading", minimum=500) as reading:
-            records = load_records(chosen_paths, taxonomy=loaded_taxonomy, cache=cache, progress=reading)
+            records = load_records(
+                chosen_paths,
+                taxonomy=loaded_taxonomy,
+                cache=cache,
+                progress=reading,
+                labeller=PassLabeller(value(labels), chosen.model, loaded_taxonomy),
+            )
         with Progress("classifying", minimum=500) as classifying:
             labelled, info = resolve_labels(
                 records.records,
@@ -71,6 +77,7 @@ def labelled_records(
                 chosen.model,
                 cache=cache,
                 progress=classifying,
+                made=records.labelled,
             )
     finally:
         cache.close()

@@ -18,23 +18,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from agentpm import __version__
-from agentpm.parallel import map_in_order
-from agentpm.records.corpus import CorpusChecks, discover
+from agentpm.parallel import map_batched
+from agentpm.records.corpus import CorpusChecks, discover_names
 from agentpm.records.incident import Incident, as_utc
-from agentpm.records.parsing import Problem, exit_code_for, failed_on_file, parse_file
+from agentpm.records.parsing import ParseResult, Problem, exit_code_for, failed_on_file, parse_file
+from agentpm.records.quick import LINE_FIELDS, quick_data
 from agentpm.taxonomy import Taxonomy
 
 #: Bump when the record layout or the parser's behaviour changes: old rows are then ignored.
-# 4: label_source; 3: impact, systems, tags; 2: records kept with their field problems, no durations
+# 5: typed columns, JSON only for lists; 4: label_source; 3: impact, systems, tags;
+# 2: records kept with their field problems, no durations
 # from date-only starts.
-SCHEMA = 4
+SCHEMA = 5
 CACHE_DIR_ENV = "AGENTPM_CACHE_DIR"
 
 #: Below this many files to parse, starting worker processes costs more than it saves.
 PARALLEL_MINIMUM = 2000
+#: Files per task sent to a worker: large enough that the model labels many at once.
+PARSE_BATCH = 200
 
 
 class StoredLabel(NamedTuple):
@@ -52,60 +56,63 @@ class ActionRow:
         return self.status == "open" and self.due is not None and date.fromisoformat(self.due) < today
 
 
-@dataclass
+#: A file's row in the cache, after its key: size, mtime_ns, then what :func:`row_of` builds.
+COLUMNS = (
+    "title", "id", "date", "start", "ttd", "ttr", "severity", "category", "stored", "stored_category",
+    "label_source", "impact", "secondary", "extra", "problems",
+)  # fmt: skip
+
+
 class Record:
-    """What trends and reports need from one incident file."""
+    """What trends and reports need from one incident file.
 
-    path: str
-    key: str
-    size: int
-    mtime_ns: int
-    title: str
-    id: str | None = None
-    date: str | None = None
-    start: datetime | None = None  # the incident start as a UTC instant
-    ttd: float | None = None  # seconds from start to detection
-    ttr: float | None = None  # seconds from start to resolution
-    severity: str | None = None
-    category: str | None = None
-    secondary: list[str] = field(default_factory=list)
-    prediction: StoredLabel | None = None
-    actions: list[ActionRow] = field(default_factory=list)
-    lines: dict[str, int] = field(default_factory=dict)
-    impact: str | None = None
-    systems: list[str] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    label_source: str | None = None  # human | accepted-prediction | imported (written with a label)
+    Built from a cache row without decoding JSON for the common fields; the lists only
+    reports read (actions, systems, tags, source lines) are decoded when first asked for.
+    """
 
-    # check_against_taxonomy() reads incidents through these two names.
+    __slots__ = (
+        "path", "key", "size", "mtime_ns", "title", "id", "date", "start", "ttd", "ttr", "severity",
+        "category", "prediction", "label_source", "impact", "secondary", "_extra", "_decoded",
+    )  # fmt: skip
+
+    def __init__(self, path: str, key: str, size: int, mtime_ns: int, row: Sequence[Any]):
+        self.path, self.key, self.size, self.mtime_ns = path, key, size, mtime_ns
+        (title, self.id, self.date, start, self.ttd, self.ttr, self.severity, self.category, stored,
+         stored_category, label_source, self.impact, secondary, self._extra, _) = row  # fmt: skip
+        if not isinstance(title, str):
+            raise ValueError("a cache row without a title holds no record")
+        self.title = title
+        self.start: datetime | None = datetime.fromisoformat(start) if start else None
+        self.prediction = StoredLabel(stored_category) if stored else None
+        # human | accepted-prediction | imported (written with a label); other values count as human
+        self.label_source = label_source
+        self.secondary: list[str] = json.loads(secondary) if secondary else []
+        self._decoded: dict[str, Any] | None = None
+
+    def _part(self, name: str) -> Any:
+        if self._decoded is None:
+            self._decoded = json.loads(self._extra) if self._extra else {}
+        return self._decoded.get(name)
+
+    @property
+    def actions(self) -> list[ActionRow]:
+        return [ActionRow(*row) for row in self._part("actions") or []]
+
+    @property
+    def lines(self) -> dict[str, int]:
+        return dict(self._part("lines") or {})
+
+    @property
+    def systems(self) -> list[str]:
+        return list(self._part("systems") or [])
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._part("tags") or [])
+
+    # check_against_taxonomy() reads incidents through this name.
     def line_of(self, name: str) -> int | None:
         return self.lines.get(name)
-
-    @classmethod
-    def from_data(cls, data: dict[str, Any], path: str, key: str, size: int, mtime_ns: int) -> Record:
-        stored = data.get("stored")
-        return cls(
-            path=path,
-            key=key,
-            size=size,
-            mtime_ns=mtime_ns,
-            title=data["title"],
-            id=data.get("id"),
-            date=data.get("date"),
-            start=datetime.fromisoformat(data["start"]) if data.get("start") else None,
-            ttd=data.get("ttd"),
-            ttr=data.get("ttr"),
-            severity=data.get("severity"),
-            category=data.get("category"),
-            secondary=list(data.get("secondary") or []),
-            prediction=StoredLabel(stored["category"]) if stored is not None else None,
-            actions=[ActionRow(*row) for row in data.get("actions") or []],
-            lines=dict(data.get("lines") or {}),
-            impact=data.get("impact"),
-            systems=list(data.get("systems") or []),
-            tags=list(data.get("tags") or []),
-            label_source=data.get("label_source"),
-        )
 
 
 def record_data(incident: Incident) -> dict[str, Any]:
@@ -116,7 +123,7 @@ def record_data(incident: Incident) -> dict[str, Any]:
     for item in incident.action_items:
         due = item.due.date() if isinstance(item.due, datetime) else item.due
         actions.append([item.title, item.owner, due.isoformat() if due else None, item.status])
-    lines = {name: incident.line_of(name) for name in ("id", "category", "secondary", "prediction")}
+    lines = {name: incident.line_of(name) for name in LINE_FIELDS}
     return {
         "id": incident.id,
         "title": incident.title,
@@ -138,9 +145,19 @@ def record_data(incident: Incident) -> dict[str, Any]:
     }
 
 
-def parse_to_data(path: str) -> dict[str, Any]:
-    """Parse one file into cacheable data: ``{"record": ...}`` or ``{"problems": [...]}``."""
-    result = parse_file(path)
+def parse_to_data(path: str, quick: bool = True) -> dict[str, Any]:
+    """Parse one file into cacheable data: ``{"record": ...}`` or ``{"problems": [...]}``.
+
+    ``quick`` tries :func:`agentpm.records.quick.quick_data` first (same data, for well-formed
+    files); without it every file goes through the full parser.
+    """
+    found = quick_data(path) if quick else None
+    if found is not None:
+        return found
+    return _full_data(parse_file(path), path)
+
+
+def _full_data(result: ParseResult, path: str) -> dict[str, Any]:
     problems = [[p.message, p.line, p.kind, p.field] for p in result.problems]
     if result.incident is None:
         return {"problems": problems}
@@ -151,13 +168,45 @@ def parse_to_data(path: str) -> dict[str, Any]:
         return {"problems": [[problem.message, None, problem.kind, None]]}
 
 
-def _stat_and_parse(path: str) -> tuple[int, int, dict[str, Any]]:
-    try:
-        info = os.stat(path)
-        size, mtime_ns = info.st_size, info.st_mtime_ns
-    except OSError:
-        size, mtime_ns = -1, -1
-    return size, mtime_ns, parse_to_data(path)
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def row_of(data: dict[str, Any]) -> tuple[Any, ...]:
+    """The cache row (``COLUMNS``) of :func:`parse_to_data`'s result: plain columns for what every
+    run reads, JSON only for lists, and NULL for empty ones (most files), so a warm run decodes
+    almost nothing."""
+    problems = _compact(data["problems"]) if data.get("problems") else None
+    record = data.get("record")
+    if record is None:
+        return (None,) * (len(COLUMNS) - 1) + (problems,)
+    stored = record["stored"]
+    extra = {name: record[name] for name in ("actions", "lines", "systems", "tags") if record[name]}
+    label_source = record["label_source"]
+    return (
+        record["title"],
+        record["id"],
+        record["date"],
+        record["start"],
+        record["ttd"],
+        record["ttr"],
+        record["severity"],
+        record["category"],
+        1 if stored is not None else 0,
+        stored["category"] if stored is not None else None,
+        label_source if isinstance(label_source, str) else None,
+        record["impact"],
+        _compact(record["secondary"]) if record["secondary"] else None,
+        _compact(extra) if extra else None,
+        problems,
+    )
+
+
+def problems_of(row: Sequence[Any], shown: str) -> list[Problem]:
+    stored = row[-1]
+    if not stored:
+        return []
+    return [Problem(shown, message, line, kind, name) for message, line, kind, name in json.loads(stored)]
 
 
 # -- the cache file ------------------------------------------------------------------------
@@ -186,7 +235,7 @@ class ParseCache:
     def __init__(self, folder: Path | None, warn: Callable[[str], None] = lambda message: None):
         self.warn = warn
         self.db: sqlite3.Connection | None = None
-        self.rows: dict[str, tuple[int, int, str]] = {}
+        self.rows: dict[str, tuple[Any, ...]] = {}
         if folder is None:
             return
         try:
@@ -202,17 +251,19 @@ class ParseCache:
                 self.db.execute("DROP TABLE IF EXISTS predictions")
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (version,))
             self.db.execute(
-                "CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, size INTEGER, "
-                "mtime_ns INTEGER, data TEXT)"
+                "CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+                + ", ".join(COLUMNS)
+                + ")"
             )
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS predictions (key TEXT, size INTEGER, mtime_ns INTEGER, "
                 "model TEXT, data TEXT, PRIMARY KEY (key, model))"
             )
             self.db.commit()
+            # One query, rows as tuples: no JSON is decoded for a file until it is used.
             self.rows = {
-                key: (size, mtime, data)
-                for key, size, mtime, data in self.db.execute("SELECT key, size, mtime_ns, data FROM files")
+                row[0]: row
+                for row in self.db.execute(f"SELECT key, size, mtime_ns, {', '.join(COLUMNS)} FROM files")
             }
         except (sqlite3.Error, OSError) as exc:
             self._give_up(folder, exc)
@@ -231,28 +282,23 @@ class ParseCache:
     def enabled(self) -> bool:
         return self.db is not None
 
-    def get(self, key: str, size: int, mtime_ns: int) -> dict[str, Any] | None:
-        # Each file is looked up once per run: dropping the text keeps peak memory down.
+    def get(self, key: str, size: int, mtime_ns: int) -> tuple[Any, ...] | None:
+        """The cached row (``COLUMNS``) of a file unchanged since it was parsed, else None."""
+        # Each file is looked up once per run: dropping the row keeps peak memory down.
         row = self.rows.pop(key, None)
-        if row is None or row[0] != size or row[1] != mtime_ns:
+        if row is None or row[1] != size or row[2] != mtime_ns:
             return None
-        try:
-            return json.loads(row[2])
-        except ValueError:
-            return None
+        return row[3:]
 
-    def put_many(self, rows: Sequence[tuple[str, int, int, dict[str, Any]]]) -> None:
+    def put_many(self, rows: Sequence[tuple[str, int, int, tuple[Any, ...]]]) -> None:
         if self.db is None or not rows:
             return
+        marks = ", ".join("?" * (len(COLUMNS) + 3))
         try:
             with self.db:
                 self.db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                    [
-                        (key, size, mtime, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-                        for key, size, mtime, data in rows
-                        if size >= 0
-                    ],
+                    f"INSERT OR REPLACE INTO files VALUES ({marks})",
+                    [(key, size, mtime, *row) for key, size, mtime, row in rows if size >= 0],
                 )
         except sqlite3.Error as exc:
             self._give_up("write", exc)
@@ -292,6 +338,19 @@ class ParseCache:
 # -- loading -------------------------------------------------------------------------------
 
 
+class Labeller(Protocol):
+    """Labels, inside the reading pass, the files a run will need a model's label for, so they
+    are not read and parsed a second time (see ``agentpm.analysis.trends.PassLabeller``)."""
+
+    def wants(self, category: str | None, stored: bool) -> bool:
+        """Whether a file with this human label (or None) and a stored prediction (or not) needs one."""
+        ...
+
+    def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, dict[str, Any]] | None]:
+        """(model hash, label) per incident, or None where none was made here."""
+        ...
+
+
 @dataclass
 class Records:
     """Valid incident records, the problems met, and where the data came from."""
@@ -301,28 +360,46 @@ class Records:
     files_read: int = 0
     parsed: int = 0
     from_cache: int = 0
+    #: labels made during the reading pass: key -> (model hash, label)
+    labelled: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
         return exit_code_for(self.problems)
 
 
-def _parse_all(
-    paths: list[str], progress: Callable[[int, int], None] | None, workers: int | None
-) -> list[tuple[int, int, dict[str, Any]]]:
-    return map_in_order(_stat_and_parse, paths, PARALLEL_MINIMUM, progress, workers, chunksize=200, every=500)
+_LABELLER: Labeller | None = None  # set before the workers fork; they inherit it
 
 
-def _outcome(
-    data: dict[str, Any], shown: str, key: str, size: int, mtime_ns: int
-) -> tuple[Record | None, list[Problem]]:
-    """The record a parsed (or cached) file gives, if any, and its problems."""
-    problems = [
-        Problem(shown, message, line, kind, name) for message, line, kind, name in data.get("problems", [])
-    ]
-    if "record" not in data:
-        return None, problems
-    return Record.from_data(data["record"], shown, key, size, mtime_ns), problems
+def _read_batch(paths: list[str]) -> list[tuple[int, int, tuple[Any, ...], Any]]:
+    """For each file: size, mtime_ns, cache row, and the pass label if the labeller wanted one."""
+    out: list[list[Any]] = []
+    wanted: list[tuple[int, Incident | None]] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+            size, mtime_ns = info.st_size, info.st_mtime_ns
+        except OSError:
+            size, mtime_ns = -1, -1
+        data = quick_data(path)
+        incident = None
+        if data is None:
+            result = parse_file(path)
+            data, incident = _full_data(result, path), result.incident
+        row = row_of(data)
+        if _LABELLER is not None and row[0] is not None and _LABELLER.wants(row[7], bool(row[8])):
+            if incident is None:  # the quick reader skips the prose a model reads
+                incident = parse_file(path).incident
+            wanted.append((len(out), incident))
+        out.append([size, mtime_ns, row, None])
+    if wanted:
+        try:
+            labels = _LABELLER([incident for _, incident in wanted]) if _LABELLER else []
+        except Exception:  # noqa: BLE001 - the labels are made (and any error reported) after the pass
+            labels = []
+        for (index, _), label in zip(wanted, labels, strict=False):
+            out[index][3] = label
+    return [(size, mtime_ns, row, label) for size, mtime_ns, row, label in out]
 
 
 def load_records(
@@ -331,53 +408,59 @@ def load_records(
     cache: ParseCache | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    labeller: Labeller | None = None,
 ) -> Records:
     """Like :func:`agentpm.records.corpus.load_corpus`, with the same problems, but light records and a cache.
 
     ``progress(done, total)`` is called for the files that have to be parsed (cache hits
-    are quick); ``workers`` caps the parsing processes (default: one per CPU).
+    are quick); ``workers`` caps the parsing processes (default: one per CPU). A
+    ``labeller`` labels the parsed files it wants in the same pass (``Records.labelled``).
     """
+    global _LABELLER
     cache = cache or ParseCache(None)
-    files, problems = discover(paths)
-    out = Records(problems=list(problems))
-    entries: list[tuple[str, str, int, int, dict[str, Any]] | None] = []
+    names, problems = discover_names(paths)
+    out = Records(problems=list(problems), files_read=len(names))
+    entries: list[tuple[str, str, int, int, tuple[Any, ...] | None]] = []
     misses: list[int] = []
-    keys: list[str] = []
     cwd = os.getcwd()  # os.path.abspath would ask for it once per file
-    for path in files:
-        shown = str(path)
+    for shown in names:
         key = os.path.normpath(os.path.join(cwd, shown))
-        keys.append(key)
         try:
             info = os.stat(key)
             size, mtime_ns = info.st_size, info.st_mtime_ns
         except OSError:
             size, mtime_ns = -1, -1
-        data = cache.get(key, size, mtime_ns) if size >= 0 else None
-        if data is None:
+        row = cache.get(key, size, mtime_ns) if size >= 0 else None
+        if row is None:
             misses.append(len(entries))
-            entries.append(None)
-        else:
-            entries.append((shown, key, size, mtime_ns, data))
-    out.from_cache = len(files) - len(misses)
-    parsed = _parse_all([str(files[index]) for index in misses], progress, workers)
-    fresh = []
-    for index, (size, mtime_ns, data) in zip(misses, parsed, strict=False):
-        shown, key = str(files[index]), keys[index]
-        entries[index] = (shown, key, size, mtime_ns, data)
-        fresh.append((key, size, mtime_ns, data))
-    cache.put_many(fresh)
+        entries.append((shown, key, size, mtime_ns, row))
+    out.from_cache = len(names) - len(misses)
     out.parsed = len(misses)
-    out.files_read = len(files)
+    _LABELLER = labeller
+    try:
+        parsed = map_batched(
+            _read_batch, [names[index] for index in misses], PARSE_BATCH, PARALLEL_MINIMUM, progress, workers
+        )
+    finally:
+        _LABELLER = None
+    fresh = []
+    for index, (size, mtime_ns, row, label) in zip(misses, parsed, strict=False):
+        shown, key = entries[index][:2]
+        entries[index] = (shown, key, size, mtime_ns, row)
+        fresh.append((key, size, mtime_ns, row))
+        if label is not None:
+            out.labelled[key] = label
+    cache.put_many(fresh)
     checks = CorpusChecks(taxonomy)
-    for entry in entries:
-        assert entry is not None
-        shown, key, size, mtime_ns, data = entry
+    for shown, key, size, mtime_ns, row in entries:
+        assert row is not None
         try:
-            outcome = _outcome(data, shown, key, size, mtime_ns)
+            problems_of_file = problems_of(row, shown)
+            record = Record(shown, key, size, mtime_ns, row) if row[0] is not None else None
         except Exception:  # noqa: BLE001 - a damaged cache row: read the file itself instead
-            outcome = _outcome(parse_to_data(shown), shown, key, size, mtime_ns)
-        record, problems_of_file = outcome
+            row = row_of(parse_to_data(shown))
+            problems_of_file = problems_of(row, shown)
+            record = Record(shown, key, size, mtime_ns, row) if row[0] is not None else None
         out.problems.extend(problems_of_file)
         if record is None:
             continue

@@ -193,6 +193,53 @@ def duration_between(start: date | datetime | None, end: date | datetime | None)
     return found if found >= timedelta(0) else None
 
 
+def time_warnings(
+    when: date | datetime | None, detected_at: date | datetime | None, resolved_at: date | datetime | None
+) -> list[tuple[str, str, str]]:
+    """(field, message, code) for times out of order (``time-order``) and for a date-only start
+    beside timed detection/resolution (``date-only-start``)."""
+    found: list[tuple[str, str, str]] = []
+    start, detected, resolved = as_utc(when), as_utc(detected_at), as_utc(resolved_at)
+    if start and detected and detected < start:
+        found.append(
+            (
+                "detected",
+                "detected is before date (the incident start); check both timestamps and their time zones",
+                "time-order",
+            )
+        )
+    if start and resolved and resolved < start:
+        found.append(
+            (
+                "resolved",
+                "resolved is before date (the incident start); check both timestamps and their time zones",
+                "time-order",
+            )
+        )
+    if detected and resolved and resolved < detected:
+        found.append(
+            (
+                "resolved",
+                "resolved is before detected; check both timestamps and their time zones",
+                "time-order",
+            )
+        )
+    if (
+        isinstance(when, date)
+        and not isinstance(when, datetime)
+        and (isinstance(detected_at, datetime) or isinstance(resolved_at, datetime))
+    ):
+        found.append(
+            (
+                "date",
+                "warning: date has no time of day but detected/resolved do; durations "
+                "are left out rather than counted from midnight — give date a time",
+                "date-only-start",
+            )
+        )
+    return found
+
+
 def _severity(value: Any) -> Any:
     if isinstance(value, str):
         compact = value.strip().upper().replace(" ", "").replace("-", "")
@@ -297,46 +344,7 @@ class Incident(BaseModel):
     def _times_in_order(self) -> Incident:
         # Out-of-order times are the file's problem, not a reason to lose the incident: they
         # are reported (and durations built from them left out), the rest is kept.
-        start, detected, resolved = as_utc(self.date), as_utc(self.detected), as_utc(self.resolved)
-        if start and detected and detected < start:
-            self._warnings.append(
-                (
-                    "detected",
-                    "detected is before date (the incident start); check both timestamps "
-                    "and their time zones",
-                    "time-order",
-                )
-            )
-        if start and resolved and resolved < start:
-            self._warnings.append(
-                (
-                    "resolved",
-                    "resolved is before date (the incident start); check both timestamps "
-                    "and their time zones",
-                    "time-order",
-                )
-            )
-        if detected and resolved and resolved < detected:
-            self._warnings.append(
-                (
-                    "resolved",
-                    "resolved is before detected; check both timestamps and their time zones",
-                    "time-order",
-                )
-            )
-        if (
-            isinstance(self.date, date)
-            and not isinstance(self.date, datetime)
-            and (isinstance(self.detected, datetime) or isinstance(self.resolved, datetime))
-        ):
-            self._warnings.append(
-                (
-                    "date",
-                    "warning: date has no time of day but detected/resolved do; durations "
-                    "are left out rather than counted from midnight — give date a time",
-                    "date-only-start",
-                )
-            )
+        self._warnings.extend(time_warnings(self.date, self.detected, self.resolved))
         return self
 
     @property

@@ -204,7 +204,7 @@ def split_sections(
     return {key: text for key, text in joined.items() if text}, lines_of
 
 
-def _split_front_matter(text: str) -> tuple[str | None, str, int]:
+def split_front_matter(text: str) -> tuple[str | None, str, int]:
     """(front matter or None, body, 1-based line where the body starts)."""
     lines = text.split("\n")
     if lines[0].rstrip() != "---":
@@ -488,7 +488,7 @@ def parse_text(text: str, path: Path | str) -> ParseResult:
         elif suffix in MARKDOWN_SUFFIXES:
             if not text.strip():
                 raise _Invalid("empty file: an incident needs at least a title")
-            front, body, body_start = _split_front_matter(text)
+            front, body, body_start = split_front_matter(text)
             if front is not None:
                 fmt = "markdown"
                 raw, lines = load_yaml(front, line_offset=1)

@@ -1,0 +1,197 @@
+"""The fields trends and reports need, read straight from a well-formed file.
+
+Most incident files are written the way the schema asks: known fields, canonical values,
+ISO dates. For those this builds the cached record (the same data and problems as the full
+parser followed by ``record_data``) without the liberal reader and the schema's model, which
+were half the cost of a cold 100,000-file run. Anything unusual (an unknown field, a value
+the liberal reader would bend, a field the schema would refuse, Markdown without front
+matter, a file that cannot be read) returns None and the caller uses the full parser; a test
+holds the two equal on every file it has.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from agentpm.records.incident import (
+    PROSE_FIELDS,
+    SEVERITIES,
+    STATUSES,
+    as_utc,
+    duration_between,
+    parse_when,
+    time_warnings,
+)
+from agentpm.records.liberal import ITEM_KINDS, TEXT_FIELDS
+from agentpm.records.parsing import (
+    JSON_SUFFIXES,
+    MARKDOWN_SUFFIXES,
+    MAX_FILE_BYTES,
+    YAML_SUFFIXES,
+    decode_text,
+    known_fields,
+    split_front_matter,
+    split_sections,
+)
+from agentpm.safeload import UnreadableInput, load_json, load_yaml, read_regular_file
+
+_KNOWN = known_fields()
+_TEXT = frozenset(TEXT_FIELDS) | frozenset(PROSE_FIELDS) | {"impact", "labelling_note"}
+_LISTS = ("secondary", "systems", "tools", "tags")
+_ITEM_STATUSES = ("open", "done", "wontfix")
+#: The fields whose source line the cached record keeps (for problems found across files).
+LINE_FIELDS = ("id", "category", "secondary", "prediction")
+
+
+class _Unusual(Exception):
+    """Something the full parser should handle."""
+
+
+def quick_data(path: str) -> dict[str, Any] | None:
+    """``{"record": ..., "problems": [...]}`` as the full parser would cache it, or None."""
+    suffix = path[path.rfind(".") :].lower() if "." in path else ""
+    try:
+        text = decode_text(read_regular_file(path, MAX_FILE_BYTES))
+        if not text.strip():
+            return None
+        body, body_start = "", 1
+        if suffix in MARKDOWN_SUFFIXES:
+            front, body, body_start = split_front_matter(text)
+            if front is None:
+                return None
+            raw, lines = load_yaml(front, line_offset=1)
+        elif suffix in YAML_SUFFIXES:
+            raw, lines = load_yaml(text)
+        elif suffix in JSON_SUFFIXES:
+            raw, lines = load_json(text)
+        else:
+            return None
+        return _from_mapping(raw, lines, body, body_start)
+    except (UnreadableInput, _Unusual, ValueError, OSError, RecursionError):
+        return None
+
+
+def _from_mapping(raw: Any, lines: dict[str, int], body: str, body_start: int) -> dict[str, Any]:
+    if not isinstance(raw, dict) or any(not isinstance(key, str) or key not in _KNOWN for key in raw):
+        raise _Unusual
+    title = raw.get("title")
+    if not isinstance(title, str) or not title:
+        raise _Unusual
+    for key in _TEXT.intersection(raw):
+        if raw[key] is not None and not isinstance(raw[key], str):
+            raise _Unusual
+    identifier = raw.get("id")
+    if isinstance(identifier, int) and not isinstance(identifier, bool):
+        identifier = str(identifier)
+    elif identifier is not None and not isinstance(identifier, str):
+        raise _Unusual
+    category = _text_or_none(raw.get("category"))
+    severity = raw.get("severity")
+    if severity is not None:
+        if not isinstance(severity, str) or severity.strip().upper() not in SEVERITIES:
+            raise _Unusual
+        severity = severity.strip().upper()
+    if raw.get("status") is not None and raw["status"] not in STATUSES:
+        raise _Unusual
+    when, detected, resolved = (_when(raw.get(name)) for name in ("date", "detected", "resolved"))
+    listed = {name: _string_list(raw.get(name)) for name in _LISTS}
+    actions = [_action(item) for item in _items(raw.get("action_items"))]
+    stored = _stored_prediction(raw.get("prediction"))
+    kept_lines = {key: value for key, value in lines.items() if value}
+    missing = [name for name in LINE_FIELDS if name not in kept_lines]
+    if body and missing and any(name in lowered for lowered in (body.lower(),) for name in missing):
+        # a body heading such as "## Category" is where such a field's line is then found
+        body_lines = split_sections(body, body_start, title)[1]
+        kept_lines.update({name: body_lines[name] for name in missing if body_lines.get(name)})
+    start = as_utc(when)
+    ttd, ttr = duration_between(when, detected), duration_between(when, resolved)
+    impact = raw.get("impact")
+    label_source = raw.get("label_source") if category else None
+    record = {
+        "id": identifier,
+        "title": title,
+        "date": when.isoformat() if when else None,
+        "start": start.isoformat() if start else None,
+        "ttd": ttd.total_seconds() if ttd is not None else None,
+        "ttr": ttr.total_seconds() if ttr is not None else None,
+        "severity": severity,
+        "category": category,
+        "secondary": listed["secondary"],
+        "stored": stored,
+        "actions": actions,
+        "lines": {name: kept_lines[name] for name in LINE_FIELDS if kept_lines.get(name)},
+        "impact": " ".join(impact.split())[:400] if impact else None,
+        "systems": listed["systems"],
+        "tags": listed["tags"],
+        "label_source": label_source,
+    }
+    problems = [
+        [message, lines.get(field), "invalid" if code == "time-order" else "warning", field]
+        for field, message, code in time_warnings(when, detected, resolved)
+    ]
+    return {"record": record, "problems": problems}
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _Unusual
+    return value
+
+
+def _when(value: Any) -> date | datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Unusual
+    return parse_when(value)  # a ValueError sends the file to the full parser
+
+
+def _string_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or any(not isinstance(item, str) for item in value):
+        raise _Unusual
+    return list(value)
+
+
+def _items(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Unusual
+    return value
+
+
+def _action(item: Any) -> list[Any]:
+    if isinstance(item, str):
+        item = {"title": item}
+    if not isinstance(item, dict) or any(not isinstance(key, str) for key in item):
+        raise _Unusual
+    title, owner = item.get("title"), item.get("owner")
+    if not isinstance(title, str) or not title or (owner is not None and not isinstance(owner, str)):
+        raise _Unusual
+    status = item.get("status", "open")
+    if status not in _ITEM_STATUSES or ("kind" in item and item["kind"] not in (None, *ITEM_KINDS)):
+        raise _Unusual
+    due = _when(item.get("due"))
+    due = due.date() if isinstance(due, datetime) else due
+    return [title, owner, due.isoformat() if due else None, status]
+
+
+def _stored_prediction(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or any(not isinstance(key, str) for key in value):
+        raise _Unusual
+    category = _text_or_none(value.get("category"))
+    _text_or_none(value.get("model"))
+    confidence = value.get("confidence")
+    if confidence is not None and (
+        isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1
+    ):
+        raise _Unusual
+    _when(value.get("at"))
+    return {"category": category}
