@@ -211,6 +211,13 @@ class PassLabeller:
     def wants(self, category: str | None, stored: bool) -> bool:
         return self.mode != "human" and not stored and (self.mode == "predicted" or category is None)
 
+    def surely_wants(self, text: str) -> bool:
+        # A file that never says "prediction" has none stored; one that never says "category"
+        # has no human label either.
+        if self.mode == "human" or "prediction" in text:
+            return False
+        return self.mode == "predicted" or "category" not in text
+
     def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, dict[str, Any]] | None]:
         if self._model is None and not self._failed:
             from agentpm.classifier.classify import model_for

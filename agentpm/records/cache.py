@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from agentpm import __version__
-from agentpm.parallel import map_batched
+from agentpm.parallel import iter_batched
 from agentpm.records.corpus import CorpusChecks, discover_names
 from agentpm.records.incident import Incident, as_utc
 from agentpm.records.parsing import ParseResult, Problem, exit_code_for, failed_on_file, parse_file
@@ -39,6 +39,8 @@ CACHE_DIR_ENV = "AGENTPM_CACHE_DIR"
 PARALLEL_MINIMUM = 2000
 #: Files per task sent to a worker: large enough that the model labels many at once.
 PARSE_BATCH = 200
+#: Parsed files written to the cache at a time, while the rest are still being parsed.
+CACHE_WRITE_BATCH = 5000
 
 
 class StoredLabel(NamedTuple):
@@ -346,6 +348,11 @@ class Labeller(Protocol):
         """Whether a file with this human label (or None) and a stored prediction (or not) needs one."""
         ...
 
+    def surely_wants(self, text: str) -> bool:
+        """True when a file's text alone shows it will need a label (then it is parsed in full
+        at once); False when unsure."""
+        ...
+
     def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, dict[str, Any]] | None]:
         """(model hash, label) per incident, or None where none was made here."""
         ...
@@ -381,7 +388,7 @@ def _read_batch(paths: list[str]) -> list[tuple[int, int, tuple[Any, ...], Any]]
             size, mtime_ns = info.st_size, info.st_mtime_ns
         except OSError:
             size, mtime_ns = -1, -1
-        data = quick_data(path)
+        data = quick_data(path, _LABELLER.surely_wants if _LABELLER is not None else None)
         incident = None
         if data is None:
             result = parse_file(path)
@@ -402,6 +409,28 @@ def _read_batch(paths: list[str]) -> list[tuple[int, int, tuple[Any, ...], Any]]
     return [(size, mtime_ns, row, label) for size, mtime_ns, row, label in out]
 
 
+def _add(
+    out: Records, checks: CorpusChecks, shown: str, key: str, size: int, mtime_ns: int, row: tuple[Any, ...]
+) -> None:
+    """One file's record (if it has one) and problems into ``out``."""
+    try:
+        problems_of_file = problems_of(row, shown)
+        record = Record(shown, key, size, mtime_ns, row) if row[0] is not None else None
+    except Exception:  # noqa: BLE001 - a damaged cache row: read the file itself instead
+        row = row_of(parse_to_data(shown))
+        problems_of_file = problems_of(row, shown)
+        record = Record(shown, key, size, mtime_ns, row) if row[0] is not None else None
+    out.problems.extend(problems_of_file)
+    if record is None:
+        return
+    # Same checks and messages as load_corpus, so `validate` and `report` agree on what is skipped.
+    found = checks.problems(record, shown)
+    if found:
+        out.problems.extend(found)
+    else:
+        out.records.append(record)
+
+
 def load_records(
     paths: Sequence[Path | str],
     taxonomy: Taxonomy | None = None,
@@ -420,54 +449,47 @@ def load_records(
     cache = cache or ParseCache(None)
     names, problems = discover_names(paths)
     out = Records(problems=list(problems), files_read=len(names))
-    entries: list[tuple[str, str, int, int, tuple[Any, ...] | None]] = []
-    misses: list[int] = []
     cwd = os.getcwd()  # os.path.abspath would ask for it once per file
-    for shown in names:
-        key = os.path.normpath(os.path.join(cwd, shown))
-        try:
-            info = os.stat(key)
-            size, mtime_ns = info.st_size, info.st_mtime_ns
-        except OSError:
-            size, mtime_ns = -1, -1
-        row = cache.get(key, size, mtime_ns) if size >= 0 else None
-        if row is None:
-            misses.append(len(entries))
-        entries.append((shown, key, size, mtime_ns, row))
+    keys = [os.path.normpath(os.path.join(cwd, shown)) for shown in names]
+    cached: list[tuple[int, int, tuple[Any, ...]] | None] = [None] * len(names)
+    misses: list[str] = []
+    if cache.rows:  # a cold cache has nothing to check a file's size and time against
+        for index, key in enumerate(keys):
+            try:
+                info = os.stat(key)
+            except OSError:
+                misses.append(names[index])
+                continue
+            row = cache.get(key, info.st_size, info.st_mtime_ns)
+            if row is None:
+                misses.append(names[index])
+            else:
+                cached[index] = (info.st_size, info.st_mtime_ns, row)
+    else:
+        misses = list(names)
     out.from_cache = len(names) - len(misses)
     out.parsed = len(misses)
+    checks = CorpusChecks(taxonomy)
+    fresh: list[tuple[str, int, int, tuple[Any, ...]]] = []
     _LABELLER = labeller
+    # Files come back in order as the workers finish them; the records are built and the
+    # cache written meanwhile, not after the pool is done.
+    parsed = iter_batched(_read_batch, misses, PARSE_BATCH, PARALLEL_MINIMUM, progress, workers)
     try:
-        parsed = map_batched(
-            _read_batch, [names[index] for index in misses], PARSE_BATCH, PARALLEL_MINIMUM, progress, workers
-        )
+        for shown, key, found in zip(names, keys, cached, strict=True):
+            if found is None:
+                size, mtime_ns, row, label = next(parsed)
+                fresh.append((key, size, mtime_ns, row))
+                if label is not None:
+                    out.labelled[key] = label
+                if len(fresh) >= CACHE_WRITE_BATCH:
+                    cache.put_many(fresh)
+                    fresh = []
+            else:
+                size, mtime_ns, row = found
+            _add(out, checks, shown, key, size, mtime_ns, row)
     finally:
         _LABELLER = None
-    fresh = []
-    for index, (size, mtime_ns, row, label) in zip(misses, parsed, strict=False):
-        shown, key = entries[index][:2]
-        entries[index] = (shown, key, size, mtime_ns, row)
-        fresh.append((key, size, mtime_ns, row))
-        if label is not None:
-            out.labelled[key] = label
+        parsed.close()  # ends the pool now, not whenever the generator is collected
     cache.put_many(fresh)
-    checks = CorpusChecks(taxonomy)
-    for shown, key, size, mtime_ns, row in entries:
-        assert row is not None
-        try:
-            problems_of_file = problems_of(row, shown)
-            record = Record(shown, key, size, mtime_ns, row) if row[0] is not None else None
-        except Exception:  # noqa: BLE001 - a damaged cache row: read the file itself instead
-            row = row_of(parse_to_data(shown))
-            problems_of_file = problems_of(row, shown)
-            record = Record(shown, key, size, mtime_ns, row) if row[0] is not None else None
-        out.problems.extend(problems_of_file)
-        if record is None:
-            continue
-        # Same checks and messages as load_corpus, so `validate` and `report` agree on what is skipped.
-        found = checks.problems(record, shown)
-        if found:
-            out.problems.extend(found)
-        else:
-            out.records.append(record)
     return out

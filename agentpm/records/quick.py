@@ -11,6 +11,7 @@ holds the two equal on every file it has.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -48,12 +49,12 @@ class _Unusual(Exception):
     """Something the full parser should handle."""
 
 
-def quick_data(path: str) -> dict[str, Any] | None:
+def quick_data(path: str, declines: Callable[[str], bool] | None = None) -> dict[str, Any] | None:
     """``{"record": ..., "problems": [...]}`` as the full parser would cache it, or None."""
     suffix = path[path.rfind(".") :].lower() if "." in path else ""
     try:
         text = decode_text(read_regular_file(path, MAX_FILE_BYTES))
-        if not text.strip():
+        if not text.strip() or (declines is not None and declines(text)):
             return None
         body, body_start = "", 1
         if suffix in MARKDOWN_SUFFIXES:
