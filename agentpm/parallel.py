@@ -13,8 +13,6 @@ from typing import TypeVar
 #: Young-generation collections every this many allocations (Python's default is 700): runs
 #: build many small long-lived objects and few cycles. The CLI sets it for the whole process.
 GC_YOUNG_THRESHOLD = 50_000
-#: Seconds a thread may hold the GIL while a pool runs (Python's default is 0.005).
-SWITCH_INTERVAL = 0.0005
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -92,17 +90,12 @@ def _lighter_gc() -> Iterator[None]:
     which also spares the workers' copy-on-write pages, and young collections run less often
     (``GC_YOUNG_THRESHOLD``): results arrive as many small objects; few form cycles.
     """
-    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    threshold = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(max(threshold[0], GC_YOUNG_THRESHOLD), *threshold[1:])
-    # The pool's feeder and result threads need the GIL promptly while this thread works on the
-    # results: a worker whose result waits to be read (a batch is larger than a pipe's buffer)
-    # sits idle. The default 5 ms switch interval cost a third of a cold 100k run.
-    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         yield
     finally:
-        sys.setswitchinterval(interval)
         gc.set_threshold(*threshold)
         gc.unfreeze()
 
