@@ -139,7 +139,7 @@ def test_tokenizer_shortcuts_find_scikit_learns_tokens(text):
 def test_shipped_model_matches_the_taxonomy_and_is_small(shipped, taxonomy):
     shipped.check_taxonomy(taxonomy)
     size = sum(path.stat().st_size for path in SHIPPED.iterdir())
-    assert size < 8 * 1024 * 1024
+    assert size < 10 * 1024 * 1024  # 6.5 MB of weights, 3.4 MB of prebuilt look-up tables
     assert shipped.manifest["corpus"]["incidents"] >= 540
     assert shipped.manifest["thresholds"]["cv_precision"] >= 0.95
 
@@ -361,3 +361,47 @@ def test_model_card_is_for_the_shipped_model():
     assert f"`{load_model(SHIPPED).hash}`" in card.splitlines()[0], (
         "re-run agentpm model eval after retraining"
     )
+
+
+def _scores_on_corpus(model) -> np.ndarray:
+    from agentpm.classifier.features import channels
+
+    return model.predict_texts([channels(incident) for incident in load_corpus(CORPUS).incidents[:300]])
+
+
+def test_the_shipped_lookup_tables_are_current_and_used(shipped, tmp_path):
+    from agentpm.classifier.predictor import LOOKUP, LOOKUP_RECORD, write_lookup
+
+    assert shipped.prebuilt_lookup
+    rebuilt = _copy_model(tmp_path)
+    (rebuilt / LOOKUP).unlink()
+    (rebuilt / LOOKUP_RECORD).unlink()
+    built = load_model(rebuilt)
+    assert not built.prebuilt_lookup and built.hash == shipped.hash
+    assert np.array_equal(_scores_on_corpus(built), _scores_on_corpus(shipped))
+    write_lookup(rebuilt)  # what `model train` writes: the shipped tables must be these bytes
+    assert (rebuilt / LOOKUP).read_bytes() == (SHIPPED / LOOKUP).read_bytes()
+    assert (rebuilt / LOOKUP_RECORD).read_bytes() == (SHIPPED / LOOKUP_RECORD).read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "other weights", "truncated", "not json"])
+def test_damaged_lookup_tables_are_ignored_not_trusted(shipped, tmp_path, damage):
+    from agentpm.classifier.predictor import LOOKUP, LOOKUP_RECORD
+
+    model = _copy_model(tmp_path)
+    tables, record = model / LOOKUP, model / LOOKUP_RECORD
+    if damage == "flipped byte":
+        data = bytearray(tables.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        tables.write_bytes(bytes(data))
+    elif damage == "other weights":
+        recorded = json.loads(record.read_text())
+        recorded["weights_sha256"] = "0" * 64
+        record.write_text(json.dumps(recorded))
+    elif damage == "truncated":
+        tables.write_bytes(tables.read_bytes()[:1000])
+    else:
+        record.write_text("{")
+    loaded = load_model(model)
+    assert not loaded.prebuilt_lookup
+    assert np.array_equal(_scores_on_corpus(loaded), _scores_on_corpus(shipped))

@@ -36,6 +36,10 @@ FORMAT = "agentpm-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
+#: Look-up tables derived from the vocabulary, saved beside the weights to spare their
+#: building at every start (see :func:`write_lookup`), and the record that vouches for them.
+LOOKUP = "lookup.npz"
+LOOKUP_RECORD = "lookup.json"
 #: scikit-learn's default token pattern ``(?u)\b\w\w+\b``, which training uses unchanged,
 #: without its anchors: a maximal run of word characters always starts and ends at a word
 #: boundary, so they find the same tokens and only cost time.
@@ -91,12 +95,55 @@ def _terms_from_blob(blob: np.ndarray) -> list[str]:
     return text.split("\n") if text else []
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)``, which imports numpy.ma on first use: 40 ms of a cold `classify`."""
+    ordered = np.sort(values)
+    if not len(ordered):
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 class _KeyTable:
     """Vocabulary n-gram keys (non-negative int64) and their columns in an open-addressing hash
     table, probed for a whole array of queries at once: several times faster than a binary
     search over sorted keys, which was the largest cost of meeting new words."""
 
     _EMPTY = -1
+
+    @classmethod
+    def prebuilt(cls, saved: dict[str, np.ndarray], size: int) -> _KeyTable:
+        """A table saved by :meth:`arrays`, checked for shape and range before it is used."""
+        bits, slots, keys, columns = int(saved["bits"][0]), saved["slots"], saved["keys"], saved["columns"]
+        if (
+            not 4 <= bits <= 40
+            or not (len(slots) == len(keys) == len(columns))
+            or slots.dtype != np.int32
+            or keys.dtype != np.int64
+            or columns.dtype != np.int32
+            or (len(slots) and (slots.min() < 0 or slots.max() >= 1 << bits or keys.min() < 0))
+            or (len(columns) and (columns.min() < 0 or columns.max() >= max(size, 1)))
+        ):
+            raise ValueError("a prebuilt look-up table does not fit this model")
+        table = cls.__new__(cls)
+        table.bits = bits
+        table.keys = np.full(1 << bits, cls._EMPTY, dtype=np.int64)
+        table.columns = np.zeros(1 << bits, dtype=np.int64)
+        table.keys[slots] = keys
+        table.columns[slots] = columns
+        return table
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The occupied slots only (a table is at most half full), in compact types."""
+        slots = np.flatnonzero(self.keys != self._EMPTY)
+        return {
+            "bits": np.array([self.bits], dtype=np.int64),
+            "slots": slots.astype(np.int32),
+            "keys": self.keys[slots],
+            "columns": self.columns[slots].astype(np.int32),
+        }
 
     def __init__(self, keys: np.ndarray, columns: np.ndarray):
         # At most half full, so a probe sequence is short whether the key is there or not.
@@ -276,11 +323,27 @@ class _WordBlock:
 
     _BITS = 21
 
-    def __init__(self, terms: list[str], ngram_range: tuple[int, int]):
+    def __init__(
+        self, terms: list[str], ngram_range: tuple[int, int], prebuilt: dict[str, np.ndarray] | None = None
+    ):
         self.size = len(terms)
         self.min_n, self.max_n = ngram_range
         if self.max_n > 3:
             raise ModelError("word n-grams longer than 3 are not supported by the numpy predictor")
+        self.memory = _PerWord()
+        if prebuilt is not None:
+            tokens = _terms_from_blob(prebuilt["tokens"])
+            ids = prebuilt["token_ids"]
+            if len(tokens) != len(ids) or (len(ids) and (ids.min() < 1 or ids.max() >= 1 << self._BITS)):
+                raise ValueError("prebuilt word tokens do not fit this model")
+            self.token_ids = dict(zip(tokens, ids.tolist(), strict=True))
+            self.unigram_column = prebuilt["unigram_column"]
+            if self.unigram_column.dtype != np.int64 or (
+                len(self.unigram_column) and self.unigram_column.max() >= max(self.size, 1)
+            ):
+                raise ValueError("a prebuilt unigram table does not fit this model")
+            self.longer = _KeyTable.prebuilt(prebuilt, self.size)
+            return
         # A token's id is its unigram column + 1 (0 means "not a vocabulary token"). With one
         # min_df for all n, every token of a kept bigram is itself a kept unigram; tokens that
         # are not (other settings) get ids past the end.
@@ -315,7 +378,15 @@ class _WordBlock:
             np.concatenate(all_keys) if all_keys else np.empty(0, dtype=np.int64),
             np.concatenate(all_columns) if all_columns else np.empty(0, dtype=np.int64),
         )
-        self.memory = _PerWord()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What the constructor builds from the terms, to be saved beside the model."""
+        return {
+            "tokens": terms_blob(list(self.token_ids)),
+            "token_ids": np.fromiter(self.token_ids.values(), dtype=np.int64, count=len(self.token_ids)),
+            "unigram_column": self.unigram_column,
+            **self.longer.arrays(),
+        }
 
     def learn(self, words: list[str]) -> None:
         """Remember each word's token ids (0 for tokens outside the vocabulary)."""
@@ -371,7 +442,9 @@ class _CharBlock:
     An n-gram is one int64 key: alphabet codes packed ``bits`` apart plus its length on top.
     """
 
-    def __init__(self, terms: list[str], ngram_range: tuple[int, int]):
+    def __init__(
+        self, terms: list[str], ngram_range: tuple[int, int], prebuilt: dict[str, np.ndarray] | None = None
+    ):
         self.size = len(terms)
         self.min_n, self.max_n = ngram_range
         if self.min_n > 3:
@@ -379,11 +452,18 @@ class _CharBlock:
                 "char n-grams must start at length 3 or less (a padded one-letter word has length 3)"
             )
         self.bits = 60 // self.max_n
+        self.memory = _PerWord()
+        if prebuilt is not None:
+            self.char_codes = prebuilt["char_codes"]
+            if self.char_codes.dtype != np.int64 or not len(self.char_codes) or self.char_codes.min() < 0:
+                raise ValueError("a prebuilt character table does not fit this model")
+            self.vocabulary = _KeyTable.prebuilt(prebuilt, self.size)
+            return
         # Vectorised over all terms at once: building keys term by term costs ~0.3 s at start-up.
         joined = np.frombuffer("\n".join(terms).encode("utf-32-le"), dtype="<u4").astype(np.int64)
         lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
         starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1])) if len(terms) else lengths
-        points = np.unique(joined[joined != ord("\n")]) if len(joined) else joined
+        points = _distinct(joined[joined != ord("\n")])
         if len(points) >= (1 << self.bits):
             raise ModelError(
                 f"char n-gram alphabet of {len(points)} characters is too large for {self.bits}-bit codes"
@@ -395,10 +475,13 @@ class _CharBlock:
         for position in range(self.max_n):
             longer = np.flatnonzero(lengths > position)
             keys[longer] |= self.char_codes[joined[starts[longer] + position]] << (self.bits * position)
-        if len(np.unique(keys)) != len(terms):
+        if len(_distinct(keys)) != len(terms):
             raise ModelError("char n-gram vocabulary has duplicate terms")
         self.vocabulary = _KeyTable(keys, np.arange(len(terms), dtype=np.int64))
-        self.memory = _PerWord()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What the constructor builds from the terms, to be saved beside the model."""
+        return {"char_codes": self.char_codes, **self.vocabulary.arrays()}
 
     def learn(self, words: list[str]) -> None:
         """Remember the vocabulary columns of every char_wb n-gram of each word."""
@@ -448,15 +531,23 @@ class Block:
     idf: np.ndarray
     terms: list[str]
     sublinear_tf: bool = True
+    prebuilt: dict[str, np.ndarray] | None = field(default=None, repr=False)
     lookup: Any = field(default=None, repr=False)
+    prebuilt_used: bool = False
 
     def __post_init__(self) -> None:
-        if self.analyzer == "word":
-            self.lookup = _WordBlock(self.terms, self.ngram_range)
-        elif self.analyzer == "char_wb":
-            self.lookup = _CharBlock(self.terms, self.ngram_range)
-        else:
+        kinds = {"word": _WordBlock, "char_wb": _CharBlock}
+        if self.analyzer not in kinds:
             raise ModelError(f"unsupported analyzer {self.analyzer!r} in model block {self.name!r}")
+        if self.prebuilt is not None:
+            try:
+                self.lookup = kinds[self.analyzer](self.terms, self.ngram_range, self.prebuilt)
+                self.prebuilt_used = True
+            except (KeyError, ValueError, TypeError, IndexError):
+                self.lookup = None  # tables that do not fit are rebuilt from the terms
+            self.prebuilt = None
+        if self.lookup is None:
+            self.lookup = kinds[self.analyzer](self.terms, self.ngram_range)
 
     def entries(
         self, text_count: int, rows: np.ndarray, words: np.ndarray, table_size: int
@@ -487,6 +578,7 @@ class Model:
         arrays: dict[str, np.ndarray],
         path: Path | None = None,
         model_hash: str = "",
+        lookup: dict[str, np.ndarray] | None = None,
     ):
         self.manifest = manifest
         self.path = path
@@ -524,9 +616,12 @@ class Model:
                     idf,
                     terms,
                     bool(spec.get("sublinear_tf", True)),
+                    _tables_of(lookup, spec["name"]),
                 )
             )
             offset += len(terms)
+        #: whether the look-up tables came prebuilt from ``LOOKUP`` (else built from the terms)
+        self.prebuilt_lookup = lookup is not None and all(block.prebuilt_used for block in self.blocks)
         self.words = [
             _Words([block.lookup for block in self.blocks if block.channel == channel])
             for channel in range(len(_CHANNELS))
@@ -780,6 +875,55 @@ def model_hash(manifest_bytes: bytes, weights_bytes: bytes) -> str:
     return digest.hexdigest()[:16]
 
 
+def _tables_of(lookup: dict[str, np.ndarray] | None, block: str) -> dict[str, np.ndarray] | None:
+    if lookup is None:
+        return None
+    prefix = f"{block}."
+    return {name[len(prefix) :]: array for name, array in lookup.items() if name.startswith(prefix)} or None
+
+
+def lookup_arrays(model: Model) -> dict[str, np.ndarray]:
+    """The look-up tables a model builds from its vocabulary at load, block by block."""
+    return {
+        f"{block.name}.{name}": array
+        for block in model.blocks
+        for name, array in block.lookup.arrays().items()
+    }
+
+
+def write_lookup(folder: Path | str) -> None:
+    """Save the model's look-up tables beside it (``LOOKUP``), so loading need not build them.
+
+    Derived data only: the file records the checksum of the weights it was built from and its
+    own; a lookup file that is missing, damaged or for other weights is ignored at load.
+    """
+    from agentpm.records.writing import atomic_write
+
+    folder = Path(folder)
+    model = Model(*_read_model(folder))
+    tables = save_npz(folder / LOOKUP, lookup_arrays(model), compress=False)
+    recorded = {
+        "format": "agentpm-lookup",
+        "weights_sha256": model.manifest["weights_sha256"],
+        "sha256": hashlib.sha256(tables).hexdigest(),
+    }
+    atomic_write(folder / LOOKUP, tables)
+    atomic_write(folder / LOOKUP_RECORD, json.dumps(recorded, indent=1) + "\n")
+
+
+def _read_lookup(folder: Path, weights_sha256: str) -> dict[str, np.ndarray] | None:
+    try:
+        recorded = json.loads(read_regular_file(folder / LOOKUP_RECORD, 4096, "a model's look-up record"))
+        if not isinstance(recorded, dict) or recorded.get("weights_sha256") != weights_sha256:
+            return None
+        tables = read_regular_file(folder / LOOKUP, MAX_WEIGHTS_BYTES, "a model's look-up tables")
+        if hashlib.sha256(tables).hexdigest() != recorded.get("sha256"):
+            return None
+        return read_arrays(tables, folder / LOOKUP)
+    except (UnreadableInput, ValueError, ModelError, OSError):
+        return None
+
+
 def load_model(path: Path | str) -> Model:
     """Load a model folder (or its manifest.json) safely; raise ModelError with a fix if it is not one."""
     return _load_cached(str(Path(path).resolve()))
@@ -787,7 +931,17 @@ def load_model(path: Path | str) -> Model:
 
 @lru_cache(maxsize=4)
 def _load_cached(resolved: str) -> Model:
-    path = Path(resolved)
+    manifest, arrays, path, hash_ = _read_model(Path(resolved))
+    try:
+        return Model(manifest, arrays, path, hash_, _read_lookup(path, manifest["weights_sha256"]))
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ModelError(
+            f"{path / MANIFEST}: model manifest is missing or has a bad {exc}; retrain the model"
+        ) from None
+
+
+def _read_model(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], Path, str]:
+    """(manifest, weight arrays, model folder, model hash), every check done; ModelError if not."""
     if path.is_file():
         _refuse_pickle(path)
         if path.name != MANIFEST:
@@ -826,13 +980,7 @@ def _load_cached(resolved: str) -> Model:
         raise ModelError(
             f"{weights_path}: weights do not match the manifest's checksum; the artefact is damaged"
         )
-    arrays = read_arrays(weights_bytes, weights_path)
-    try:
-        return Model(manifest, arrays, path, model_hash(manifest_bytes, weights_bytes))
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise ModelError(
-            f"{manifest_path}: model manifest is missing or has a bad {exc}; retrain the model"
-        ) from None
+    return manifest, read_arrays(weights_bytes, weights_path), path, model_hash(manifest_bytes, weights_bytes)
 
 
 #: Caps on what a model may make agentpm read or allocate (the shipped model: 6 KB and 7 MB).
@@ -884,15 +1032,19 @@ def read_arrays(weights: bytes, where: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> bytes:
-    """An .npz whose bytes depend only on the arrays (fixed zip timestamps), so retraining is bit-for-bit."""
+def save_npz(path: Path, arrays: dict[str, np.ndarray], compress: bool = True) -> bytes:
+    """An .npz whose bytes depend only on the arrays (fixed zip timestamps), so retraining is bit-for-bit.
+
+    ``compress=False`` stores the arrays as they are: larger, but read without inflating them.
+    """
     import io
 
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
         for name in sorted(arrays):
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = method
             info.external_attr = 0o644 << 16
             array_buffer = io.BytesIO()
             np.lib.format.write_array(array_buffer, np.ascontiguousarray(arrays[name]), allow_pickle=False)
@@ -900,4 +1052,4 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["Model", "Prediction", "load_model", "save_npz", "model_hash", "terms_blob"]
+__all__ = ["Model", "Prediction", "load_model", "save_npz", "model_hash", "terms_blob", "write_lookup"]

@@ -44,6 +44,7 @@ from agentpm.classifier.predictor import (
     load_model,
     save_npz,
     terms_blob,
+    write_lookup,
 )
 from agentpm.classifier.provenance import HANDWRITTEN, group_of, in_test_split, is_modelled, register_of
 from agentpm.errors import ModelError
@@ -659,6 +660,7 @@ def train(
     output.mkdir(parents=True, exist_ok=True)
     atomic_write(output / WEIGHTS, weights)
     atomic_write(output / MANIFEST, json.dumps(manifest, indent=1, sort_keys=False) + "\n")
+    write_lookup(output)
     return manifest
 
 
