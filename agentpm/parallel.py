@@ -131,5 +131,7 @@ def iter_batched(
         if progress:
             progress(done, len(items))
 
-    for part in iter_in_order(function, batches, -(-minimum // batch), tick, workers, chunksize=1):
+    # Workers or not is decided on the number of items, as for :func:`iter_in_order`.
+    batches_minimum = 1 if len(items) >= minimum else len(batches) + 1
+    for part in iter_in_order(function, batches, batches_minimum, tick, workers, chunksize=1):
         yield from part

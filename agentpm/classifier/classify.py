@@ -9,6 +9,7 @@ from pathlib import Path
 from agentpm.classifier.predictor import Model, Prediction, load_model
 from agentpm.errors import AgentPMError
 from agentpm.parallel import map_batched
+from agentpm.records.cache import Record, Records, load_records
 from agentpm.records.corpus import Corpus, discover, load_files
 from agentpm.records.incident import Incident
 from agentpm.records.parsing import ParseResult, Problem, parse_file
@@ -67,6 +68,54 @@ def load_and_classify(
     return corpus, [predicted[id(incident)] for incident in corpus.incidents]
 
 
+class _EveryFile:
+    """Labeller for :func:`classify_files`: the model's whole prediction for every file."""
+
+    def __init__(self, model: Model, explain: bool):
+        self.model, self.explain = model, explain
+
+    def wants(self, category: str | None, stored: bool) -> bool:
+        return True
+
+    def surely_wants(self, text: str) -> bool:
+        return True
+
+    def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, Prediction] | None]:
+        return [
+            (self.model.hash, prediction) if prediction is not None else None
+            for prediction in self.model.predict_parsed(incidents, explain=self.explain)
+        ]
+
+
+def classify_files(
+    paths: list[Path],
+    taxonomy: Taxonomy,
+    model: Model,
+    explain: bool = False,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Records, list[Prediction]]:
+    """:func:`load_and_classify` for callers that need no prose back: the workers send each
+    file's light record and prediction, not the parsed incident (whose pickling was the main
+    cost left in this process). Same records, problems and predictions, in the same order."""
+    records = load_records(
+        paths,
+        taxonomy,
+        progress=progress,
+        workers=jobs,
+        labeller=_EveryFile(model, explain),
+        parallel_minimum=PARALLEL_MINIMUM,
+        batch=BATCH,
+    )
+    predictions = []
+    for record in records.records:
+        made = records.labelled.get(record.key)
+        if made is None:  # the worker could not label it (it changed since): label it here
+            made = (model.hash, model.predict_parsed([parse_file(record.path).incident], explain=explain)[0])
+        predictions.append(made[1])
+    return records, predictions
+
+
 def stored_record(prediction: Prediction, model: Model, at: datetime | None = None) -> dict:
     """What `--write` puts in a file's ``prediction`` field."""
     moment = (at or datetime.now(timezone.utc)).replace(microsecond=0)
@@ -79,7 +128,7 @@ def stored_record(prediction: Prediction, model: Model, at: datetime | None = No
 
 
 def write_predictions(
-    incidents: Iterable[Incident], predictions: Iterable[Prediction], model: Model
+    incidents: Iterable[Incident | Record], predictions: Iterable[Prediction], model: Model
 ) -> tuple[int, list[Problem]]:
     """Store each prediction in its file; returns how many were written and the files refused."""
     written, refused = 0, []
@@ -89,7 +138,7 @@ def write_predictions(
             continue
         try:
             store_prediction(
-                incident.path, stored_record(prediction, model, at), expected_title=incident.title
+                Path(incident.path), stored_record(prediction, model, at), expected_title=incident.title
             )
             written += 1
         except AgentPMError as exc:
@@ -109,7 +158,7 @@ TABLE_COLUMNS = [
 EXPLAIN_COLUMN = ("why", "Top terms")
 
 
-def result_rows(incidents: Iterable[Incident], predictions: Iterable[Prediction]) -> list[dict]:
+def result_rows(incidents: Iterable[Incident | Record], predictions: Iterable[Prediction]) -> list[dict]:
     """One JSON-ready row per classified incident, the human label beside the prediction."""
     return [
         {**prediction.to_dict(), "human_category": incident.category}

@@ -60,10 +60,10 @@ def classify_command(
     loaded_taxonomy = load_taxonomy(chosen.taxonomy)
     predictor = core.model_for(chosen.model, loaded_taxonomy)
     with Progress("classifying") as progress:
-        corpus, predictions = core.load_and_classify(
+        records, predictions = core.classify_files(
             paths_or_corpus(paths, chosen), loaded_taxonomy, predictor, explain=explain, progress=progress
         )
-    rows = core.result_rows(corpus.incidents, predictions)
+    rows = core.result_rows(records.records, predictions)
     emit(
         rows,
         output_format,
@@ -73,9 +73,9 @@ def classify_command(
         csv_data=core.csv_rows(rows),
         csv_columns=core.csv_columns(predictor.classes),
     )
-    problems = list(corpus.problems)
+    problems = list(records.problems)
     if write:
-        written, refused = core.write_predictions(corpus.incidents, predictions, predictor)
+        written, refused = core.write_predictions(records.records, predictions, predictor)
         problems += refused
         note(f"stored {written} predictions" + (f", {len(refused)} files refused" if refused else ""))
     report_problems(problems)

@@ -353,7 +353,7 @@ class Labeller(Protocol):
         at once); False when unsure."""
         ...
 
-    def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, dict[str, Any]] | None]:
+    def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, Any] | None]:
         """(model hash, label) per incident, or None where none was made here."""
         ...
 
@@ -367,8 +367,8 @@ class Records:
     files_read: int = 0
     parsed: int = 0
     from_cache: int = 0
-    #: labels made during the reading pass: key -> (model hash, label)
-    labelled: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    #: labels made during the reading pass: key -> (model hash, what the labeller gave)
+    labelled: dict[str, tuple[str, Any]] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -438,12 +438,16 @@ def load_records(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     labeller: Labeller | None = None,
+    parallel_minimum: int = PARALLEL_MINIMUM,
+    batch: int = PARSE_BATCH,
 ) -> Records:
     """Like :func:`agentpm.records.corpus.load_corpus`, with the same problems, but light records and a cache.
 
     ``progress(done, total)`` is called for the files that have to be parsed (cache hits
     are quick); ``workers`` caps the parsing processes (default: one per CPU). A
-    ``labeller`` labels the parsed files it wants in the same pass (``Records.labelled``).
+    ``labeller`` labels the parsed files it wants in the same pass (``Records.labelled``);
+    work that heavy is worth the workers from a lower ``parallel_minimum`` of files, and
+    smaller ``batch``es keep both workers busy to the end.
     """
     global _LABELLER
     cache = cache or ParseCache(None)
@@ -474,7 +478,7 @@ def load_records(
     _LABELLER = labeller
     # Files come back in order as the workers finish them; the records are built and the
     # cache written meanwhile, not after the pool is done.
-    parsed = iter_batched(_read_batch, misses, PARSE_BATCH, PARALLEL_MINIMUM, progress, workers)
+    parsed = iter_batched(_read_batch, misses, batch, parallel_minimum, progress, workers)
     try:
         for shown, key, found in zip(names, keys, cached, strict=True):
             if found is None:
