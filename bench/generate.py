@@ -112,3 +112,35 @@ def copy_corpus(corpus: Path, folder: Path, copies: int) -> int:
             target.write_text(copied, encoding="utf-8")
             written += len(copied.encode("utf-8"))
     return written
+
+
+def write_realistic(
+    folder: Path, corpus: Path, count: int, seed: int = 0, labelled_share: float = 0.9
+) -> int:
+    """``count`` incident files whose text is the shipped corpus's real reports (every format,
+    the modelled public ones included), cycled, each with a unique id, and with the human label
+    taken out of ``1 - labelled_share`` of them so the model has files to label. Returns bytes."""
+    import re
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted(
+        path
+        for path in corpus.rglob("*")
+        if path.suffix in (".md", ".yaml", ".yml", ".json") and path.name != "README.md"
+    )
+    texts = [(path.suffix, path.read_text(encoding="utf-8")) for path in sources]
+    label = re.compile(r'^(\s*"?category"?\s*:\s*)"?([a-z-]+)"?,?\s*$', re.MULTILINE | re.IGNORECASE)
+    identifier = re.compile(r'^(\W*"?id"?\W*:\W*"?)([^"\n]+?)("?,?\s*)$', re.MULTILINE | re.IGNORECASE)
+    written = 0
+    for number in range(count):
+        suffix, text = texts[number % len(texts)]
+        text = identifier.sub(rf"\g<1>\g<2>-R{number}\g<3>", text, count=1)
+        if rng.random() >= labelled_share:
+            # the line goes; a JSON file keeps valid syntax with an empty category instead
+            text = label.sub("" if suffix != ".json" else r"\g<1>null,", text, count=1)
+        target = folder / f"{number // 1000:03d}" / f"real-{number:06d}{suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        written += len(text.encode("utf-8"))
+    return written
