@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 
@@ -134,3 +135,20 @@ def test_no_near_duplicates(corpus):
     similarity = (matrix @ matrix.T).toarray()
     similarity[range(len(texts)), range(len(texts))] = 0
     assert similarity.max() <= 0.8, "two reports are near-duplicates"
+
+
+@pytest.mark.parametrize("spelling", ["{root}", "{root}/", "{root}/./", "{root}/sub/..", "{relative}"])
+def test_each_discovered_file_keys_by_its_absolute_path(tmp_path, monkeypatch, spelling):
+    root = tmp_path / "reports"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    for name in ("a.md", "sub/b.yaml", "sub/deeper/c.json"):
+        (root / name).write_text("title: x\n", encoding="utf-8")
+    (root / "linked").symlink_to(root / "sub")  # a symlinked folder is not followed
+    monkeypatch.chdir(tmp_path)
+    given = spelling.format(root=root, relative="reports")
+    from agentpm.records.corpus import discover_keyed
+
+    names, keys, problems = discover_keyed([given, root / "a.md"])
+    assert not problems
+    assert len(names) == 3  # a.md given twice is read once
+    assert keys == [os.path.abspath(name) for name in names]

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 
 from agentpm import __version__
 from agentpm.parallel import iter_batched
-from agentpm.records.corpus import CorpusChecks, discover_names
+from agentpm.records.corpus import CorpusChecks, discover_keyed
 from agentpm.records.incident import Incident, as_utc
 from agentpm.records.parsing import ParseResult, Problem, exit_code_for, failed_on_file, parse_file
 from agentpm.records.quick import LINE_FIELDS, quick_data
@@ -451,10 +451,8 @@ def load_records(
     """
     global _LABELLER
     cache = cache or ParseCache(None)
-    names, problems = discover_names(paths)
+    names, keys, problems = discover_keyed(paths)
     out = Records(problems=list(problems), files_read=len(names))
-    cwd = os.getcwd()  # os.path.abspath would ask for it once per file
-    keys = [os.path.normpath(os.path.join(cwd, shown)) for shown in names]
     cached: list[tuple[int, int, tuple[Any, ...]] | None] = [None] * len(names)
     misses: list[str] = []
     if cache.rows:  # a cold cache has nothing to check a file's size and time against

@@ -68,25 +68,39 @@ def discover(paths: Iterable[Path | str] | Path | str) -> tuple[list[Path], list
 
 def discover_names(paths: Iterable[Path | str] | Path | str) -> tuple[list[str], list[Problem]]:
     """:func:`discover` as strings: a Path per file costs more than the walk on a large folder."""
+    names, _, problems = discover_keyed(paths)
+    return names, problems
+
+
+def discover_keyed(paths: Iterable[Path | str] | Path | str) -> tuple[list[str], list[str], list[Problem]]:
+    """:func:`discover_names` plus each file's absolute path (``os.path.abspath``, no symlink
+    resolved), which identifies it across the given paths and in the parse cache."""
     files: list[str] = []
+    keys: list[str] = []
     problems: list[Problem] = []
     seen: set[str] = set()
     for raw in [paths] if isinstance(paths, (str, Path)) else paths:
         path = Path(raw)
         if path.is_dir():
+            root = str(path)
             # Strings until kept: Path objects cost more than the walk itself on a large folder.
-            candidates: list[str] = sorted(_walk(str(path), problems))
+            candidates: list[str] = sorted(_walk(root, problems))
+            # A walked file is root + "/" + names scandir gave (never "." or ".."), so its
+            # absolute path is the root's plus the rest: one abspath per folder, not per file.
+            base = os.path.abspath(root) if root != "/" else ""
+            cut = len(root) if root != "/" else 0
+            found = [(candidate, base + candidate[cut:]) for candidate in candidates]
         elif path.exists() or path.is_symlink():
-            candidates = [str(path)]
+            found = [(str(path), os.path.abspath(path))]
         else:
             problems.append(Problem(str(path), "no such file or folder", None, "unreadable"))
             continue
-        for candidate in candidates:
-            key = os.path.abspath(candidate)  # no symlink resolution: one syscall-free step per file
+        for candidate, key in found:
             if key not in seen:
                 seen.add(key)
                 files.append(candidate)
-    return files, problems
+                keys.append(key)
+    return files, keys, problems
 
 
 @dataclass
@@ -148,13 +162,16 @@ class Corpus:
         )
 
 
-def check_against_taxonomy(incident: Incident, taxonomy: Taxonomy) -> list[Problem]:
-    """Problems with category ids that the taxonomy does not know."""
-    known = set(taxonomy.ids)
+def check_against_taxonomy(
+    incident: Incident, taxonomy: Taxonomy, known: frozenset[str] | None = None
+) -> list[Problem]:
+    """Problems with category ids that the taxonomy does not know (``known``: its ids, when the
+    caller checks many incidents and has them already)."""
+    known = known if known is not None else frozenset(taxonomy.ids)
     prediction = incident.prediction.category if incident.prediction else None
     if (
         (incident.category is None or incident.category in known)
-        and all(other in known for other in incident.secondary)
+        and known.issuperset(incident.secondary)
         and (prediction is None or prediction in known)
     ):
         return []  # the common case, without building any message
@@ -225,10 +242,11 @@ class CorpusChecks:
 
     def __init__(self, taxonomy: Taxonomy | None) -> None:
         self.taxonomy = taxonomy
+        self.known = frozenset(taxonomy.ids) if taxonomy else frozenset()
         self.ids = IdLedger()
 
     def problems(self, record, shown: str) -> list[Problem]:
-        found = check_against_taxonomy(record, self.taxonomy) if self.taxonomy else []
+        found = check_against_taxonomy(record, self.taxonomy, self.known) if self.taxonomy else []
         duplicate = self.ids.check(record, shown)
         if duplicate:
             found.append(duplicate)
