@@ -64,6 +64,10 @@ _PLAIN_START = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _DOUBLE_QUOTED = re.compile(r'(?:[^"\\]|\\(?:["\\/nt]|u(?![dD][89a-fA-F])[0-9a-fA-F]{4}))*')
 
 
+#: Keys already seen to read as text: the same few dozen recur in every file.
+_TEXT_KEYS: set[str] = set()
+
+
 class _NotPlain(Exception):
     """The text uses YAML this reader leaves to PyYAML."""
 
@@ -191,8 +195,11 @@ class _Reader:
                     raise _NotPlain
                 break  # a sequence at the key's own indentation: the caller decides
             key = match.group(1)
-            if _resolve(key) is not key:  # yes:, null:, 123: are not string keys
-                raise _NotPlain
+            if key not in _TEXT_KEYS:
+                if _resolve(key) is not key:  # yes:, null:, 123: are not string keys
+                    raise _NotPlain
+                if len(_TEXT_KEYS) < 4096:
+                    _TEXT_KEYS.add(key)
             key_lines.setdefault(key, self.position)
             built[key] = self.value(match.group(2), indent)
         if self._next_indent() > indent:
@@ -216,7 +223,8 @@ class _Reader:
                 found = _scalar(rest)  # the common case: a one-line scalar, the next key below
             else:
                 found = self._folded(rest, indent)
-            self._skip_blank()
+            if self.position < self.end and self.depth[self.position] < 0:
+                self._skip_blank()
             return found
         self._skip_blank()
         below = self._next_indent()
