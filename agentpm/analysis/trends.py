@@ -195,6 +195,9 @@ def _predict_files(paths: list[str]) -> list[dict[str, Any]]:
     return _labels(_WORKER_MODEL, [parse_file(path).incident for path in paths])
 
 
+_CATEGORY_LINE = re.compile(r"^[\s*\"'_]*category[\s*\"'_]*:", re.IGNORECASE | re.MULTILINE)
+
+
 class PassLabeller:
     """Labels files while they are read (``load_records(labeller=...)``): the ones
     :func:`resolve_labels` would otherwise read and parse a second time to predict.
@@ -212,11 +215,11 @@ class PassLabeller:
         return self.mode != "human" and not stored and (self.mode == "predicted" or category is None)
 
     def surely_wants(self, text: str) -> bool:
-        # A file that never says "prediction" has none stored; one that never says "category"
-        # has no human label either.
+        # A file that never says "prediction" has none stored; one with no line that starts
+        # with a category key ("category:", '"category":', "**Category:**") has no human label.
         if self.mode == "human" or "prediction" in text:
             return False
-        return self.mode == "predicted" or "category" not in text
+        return self.mode == "predicted" or _CATEGORY_LINE.search(text) is None
 
     def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, dict[str, Any]] | None]:
         if self._model is None and not self._failed:
