@@ -655,9 +655,14 @@ def refuse_existing(targets: Sequence[Path]) -> None:
 def relative_linker(base: Path) -> Callable[[str], str]:
     """Links from the report to incident files, relative to where the report is written."""
     start = os.path.abspath(base)
+    folders: dict[str, str] = {}  # relpath is slow and thousands of links share a few folders
 
     def link(path: str) -> str:
-        return quote(Path(os.path.relpath(os.path.abspath(path), start)).as_posix())
+        folder, name = os.path.split(os.path.abspath(path))
+        relative = folders.get(folder)
+        if relative is None:
+            relative = folders[folder] = Path(os.path.relpath(folder, start)).as_posix()
+        return quote(name if relative == "." else f"{relative}/{name}")
 
     return link
 

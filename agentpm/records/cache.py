@@ -98,7 +98,10 @@ class Record:
 
     @property
     def actions(self) -> list[ActionRow]:
-        return [ActionRow(*row) for row in self._part("actions") or []]
+        built = self._part("actions") or []
+        if built and not isinstance(built[0], ActionRow):  # decoded once, kept as rows
+            built = self._decoded["actions"] = [ActionRow(*row) for row in built]  # type: ignore[index]
+        return built
 
     @property
     def lines(self) -> dict[str, int]:
