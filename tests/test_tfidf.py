@@ -8,6 +8,7 @@ import pytest
 from conftest import CORPUS, TAXONOMY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy.sparse import csr_matrix
 
 from agentpm.records.corpus import load_corpus
 from agentpm.taxonomy import load_taxonomy
@@ -87,8 +88,27 @@ def test_stacked_folds_are_the_pipelines_features(training, texts):
     train, test = np.arange(0, len(texts), 2), np.arange(1, len(texts), 2)
     ours = training._stack(features.blocks(train, test, settings["char_ngram_range"]), 0.5)
     pipeline_features = training.build_pipeline(settings).named_steps["features"]
-    assert same_matrix(ours[0], pipeline_features.fit_transform(texts[train]))
+    assert isinstance(ours[0], csr_matrix)  # with its transpose kept, for the solver
+    assert same_matrix(csr_matrix(ours[0]), pipeline_features.fit_transform(texts[train]))
     assert same_matrix(ours[1], pipeline_features.transform(texts[test]))
+
+
+def test_the_transpose_kept_for_the_solver_changes_no_bit(training, texts):
+    features = training.Features(texts, [(2, 5)]).without_vocabulary()
+    rows = np.arange(0, len(texts), 2)
+    with_transpose, _ = training._stack(features.blocks(rows, None, (2, 5)), 0.5)
+    plain = csr_matrix(with_transpose)
+    assert type(plain) is csr_matrix and np.array_equal(plain.data, with_transpose.data)
+    product = np.random.default_rng(0).standard_normal((len(rows), 6))
+    assert np.array_equal(product.T @ with_transpose, product.T @ plain)
+    labels = np.arange(len(rows)) % 6
+    weights = np.where(np.arange(len(rows)) % 3 == 0, 3.0, 1.0)
+    ours = training.TemperatureScaledLogisticRegression(C=32.0).fit(
+        with_transpose, labels, sample_weight=weights
+    )
+    reference = training.TemperatureScaledLogisticRegression(C=32.0).fit(plain, labels, sample_weight=weights)
+    assert np.array_equal(ours.coef_, reference.coef_)
+    assert np.array_equal(ours.intercept_, reference.intercept_)
 
 
 _tokens = st.lists(st.sampled_from("a b c ab ba abc x y zz ÄÖ é 1 2".split()), max_size=12).map(" ".join)
