@@ -830,12 +830,26 @@ def bootstrap_interval(
 ):
     rng = np.random.default_rng(seed)
     n = len(labels)
+    classes = int(max(labels.max(), predicted.max())) + 1
     values = []
     for _ in range(rounds):
         sample = rng.integers(0, n, n)
-        values.append(f1_score(labels[sample], predicted[sample], average="macro"))
+        values.append(macro_f1(labels[sample], predicted[sample], classes))
     low, high = np.percentile(values, [2.5, 97.5])
     return round(float(low), 4), round(float(high), 4)
+
+
+def macro_f1(labels: np.ndarray, predicted: np.ndarray, classes: int) -> float:
+    """``f1_score(labels, predicted, average="macro")`` for class indices below ``classes``, to
+    the bit: the same counts and the same float operations (per class present in either,
+    2·tp / (true + predicted), then numpy's nanmean), without its input checks, which made a
+    bootstrap of a thousand rounds take seconds."""
+    true_sum = np.bincount(labels, minlength=classes)
+    predicted_sum = np.bincount(predicted, minlength=classes)
+    true_positives = np.bincount(labels[labels == predicted], minlength=classes)
+    present = (true_sum + predicted_sum) > 0
+    denominator = true_sum[present].astype(np.float64) + predicted_sum[present].astype(np.float64)
+    return float(np.nanmean(2 * true_positives[present].astype(np.float64) / denominator))
 
 
 @dataclass
