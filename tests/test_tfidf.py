@@ -25,8 +25,8 @@ def training():
 def texts(training):
     taxonomy = load_taxonomy(TAXONOMY)
     data = training.training_set(load_corpus([CORPUS], taxonomy=taxonomy), taxonomy)
-    # Every other report: enough for rare terms and varied rows, and quick to analyse.
-    return data.texts[::2]
+    # Every fourth report: enough for rare terms and varied rows, and quick to analyse.
+    return data.texts[::4]
 
 
 def same_matrix(ours, theirs) -> bool:
@@ -66,9 +66,9 @@ def row_orders(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 @pytest.mark.parametrize(
-    ("analyzer", "ngram_range"), [("word", (1, 2)), ("char_wb", (2, 5)), ("char_wb", (3, 4))]
+    ("analyzer", "ngram_range", "column"),
+    [("word", (1, 2), 0), ("char_wb", (2, 5), 0), ("char_wb", (3, 4), 1)],
 )
-@pytest.mark.parametrize("column", [0, 1])
 def test_a_fold_block_is_scikit_learns_to_the_bit(training, texts, analyzer, ngram_range, column):
     from agentpm.classifier.tfidf import AnalysedText
 
