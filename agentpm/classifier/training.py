@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, issparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -108,6 +108,8 @@ class TemperatureScaledLogisticRegression(ClassifierMixin, BaseEstimator):
             max_iter=1000,
             random_state=self.random_state,
         )
+        if issparse(X) and X.format == "csr" and not isinstance(X, _CsrWithTranspose):
+            X = _CsrWithTranspose(X)
         self.model_.fit(X, y, sample_weight=sample_weight)
         self.classes_ = self.model_.classes_
         self.coef_ = self.model_.coef_
@@ -377,7 +379,8 @@ def _ngram_range(analyzer: str, char_range: Sequence[int]) -> tuple[int, int]:
 
 def _stack(blocks, context_weight: float):
     """The blocks side by side, context ones weighted, as the pipeline's ColumnTransformer does
-    (the training matrix with its transpose kept: see :class:`_CsrWithTranspose`)."""
+    (the training matrix with its transpose kept, once for all the fits on it: see
+    :class:`_CsrWithTranspose`)."""
     from scipy.sparse import hstack
 
     train = hstack([m if channel == "cause" else m * context_weight for channel, m, *_ in blocks]).tocsr()
