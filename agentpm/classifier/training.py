@@ -342,14 +342,24 @@ class Features:
     :func:`build_pipeline`'s ColumnTransformer would give them (see :mod:`.tfidf`)."""
 
     def __init__(self, texts: np.ndarray, char_ranges: Iterable[Sequence[int]]):
-        self.analysed: dict[tuple[str, tuple[int, int]], AnalysedText] = {}
+        wanted: dict[tuple[str, tuple[int, int]], tuple[str, str]] = {}
         for char_range in char_ranges:
             for name, channel, analyzer in BLOCKS:
-                ngram_range = _ngram_range(analyzer, char_range)
-                if (name, ngram_range) not in self.analysed:
-                    self.analysed[name, ngram_range] = AnalysedText(
-                        texts[:, COLUMNS[channel]], _vectorizer(analyzer, ngram_range)
-                    )
+                wanted.setdefault((name, _ngram_range(analyzer, char_range)), (channel, analyzer))
+        # On the workers the folds will use (their start-up overlaps the work), char n-grams
+        # first: they take most of the time, and two of them keep two cores busy.
+        keys = sorted(wanted, key=lambda key: wanted[key][1] == "word")
+        jobs = [(texts[:, COLUMNS[wanted[key][0]]], _vectorizer(wanted[key][1], key[1])) for key in keys]
+        workers = min(len(jobs), os.cpu_count() or 1)
+        if workers > 1:
+            from joblib import Parallel, delayed
+
+            analysed = Parallel(n_jobs=workers)(delayed(AnalysedText)(*job) for job in jobs)
+        else:
+            analysed = [AnalysedText(*job) for job in jobs]
+        self.analysed: dict[tuple[str, tuple[int, int]], AnalysedText] = dict(
+            zip(keys, analysed, strict=True)
+        )
 
     def without_vocabulary(self) -> Features:
         """A copy for worker processes (they need no term strings)."""
