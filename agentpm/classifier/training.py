@@ -350,7 +350,7 @@ class Features:
         # first: they take most of the time, and two of them keep two cores busy.
         keys = sorted(wanted, key=lambda key: wanted[key][1] == "word")
         jobs = [(texts[:, COLUMNS[wanted[key][0]]], _vectorizer(wanted[key][1], key[1])) for key in keys]
-        workers = min(len(jobs), os.cpu_count() or 1)
+        workers = min(len(jobs), os.cpu_count() or 1) if len(texts) >= MIN_PARALLEL_ANALYSIS else 1
         if workers > 1:
             from joblib import Parallel, delayed
 
@@ -381,6 +381,8 @@ class Features:
 
 
 COLUMNS = {"cause": 0, "context": 1}
+#: Fewer reports than this are analysed in this process: quicker than starting workers.
+MIN_PARALLEL_ANALYSIS = 500
 
 
 def _ngram_range(analyzer: str, char_range: Sequence[int]) -> tuple[int, int]:
