@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.sparse import csr_matrix, issparse
+from scipy.sparse import csr_matrix, hstack, issparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -313,6 +313,10 @@ BLOCKS = (
     ("context_word", "context", "word"),
     ("context_char", "context", "char_wb"),
 )
+#: Where each channel is in a training set's texts.
+COLUMNS = {"cause": 0, "context": 1}
+#: Fewer reports than this are analysed in this process: quicker than starting workers.
+MIN_PARALLEL_ANALYSIS = 500
 
 
 def build_pipeline(settings: dict[str, Any], temperature: float = 1.0) -> Pipeline:
@@ -321,7 +325,7 @@ def build_pipeline(settings: dict[str, Any], temperature: float = 1.0) -> Pipeli
     weights = {}
     for name, channel, analyzer in BLOCKS:
         ngram_range = WORD_NGRAM_RANGE if analyzer == "word" else char_range
-        transformers.append((name, _vectorizer(analyzer, ngram_range), 0 if channel == "cause" else 1))
+        transformers.append((name, _vectorizer(analyzer, ngram_range), COLUMNS[channel]))
         weights[name] = 1.0 if channel == "cause" else float(settings["context_weight"])
     features = ColumnTransformer(transformers, transformer_weights=weights, sparse_threshold=1.0)
     classifier = TemperatureScaledLogisticRegression(C=float(settings["C"]), temperature=temperature)
@@ -380,11 +384,6 @@ class Features:
         return blocks
 
 
-COLUMNS = {"cause": 0, "context": 1}
-#: Fewer reports than this are analysed in this process: quicker than starting workers.
-MIN_PARALLEL_ANALYSIS = 500
-
-
 def _ngram_range(analyzer: str, char_range: Sequence[int]) -> tuple[int, int]:
     return WORD_NGRAM_RANGE if analyzer == "word" else (int(char_range[0]), int(char_range[1]))
 
@@ -393,8 +392,6 @@ def _stack(blocks, context_weight: float):
     """The blocks side by side, context ones weighted, as the pipeline's ColumnTransformer does
     (the training matrix with its transpose kept, once for all the fits on it: see
     :class:`_CsrWithTranspose`)."""
-    from scipy.sparse import hstack
-
     train = hstack([m if channel == "cause" else m * context_weight for channel, m, *_ in blocks]).tocsr()
     train = _CsrWithTranspose(train)
     if blocks[0][2] is None:
@@ -495,7 +492,8 @@ def search(
     (its first rows being ``data``'s), else it is done here."""
     folds = grouped_folds(data)
     points = _grid_points(grid)
-    features = features or Features(data.texts, [point["char_ngram_range"] for point in points])
+    if features is None:
+        features = Features(data.texts, [point["char_ngram_range"] for point in points])
     lean = features.without_vocabulary()
     weights = [data.sample_weights(p.get("real_weight", 1.0), p.get("user_weight", 1.0)) for p in points]
     # Each fold in two tasks, half the grid each (a fold's blocks are built twice, a few percent
