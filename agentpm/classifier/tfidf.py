@@ -1,7 +1,8 @@
 """TF-IDF blocks for many folds of the same reports, from text analysed once (training only).
 
 Cross-validation fits the same TfidfVectorizer blocks again and again on subsets of the same
-reports, and analysing the text into word and char n-grams was most of that work. Here each
+reports, and analysing the text into word and char n-grams was a large part of that work
+(most of it in evaluation, where each fold fits a single setting four times). Here each
 report is analysed once, into its terms and their counts, and a fold's block is then built
 with numpy. It is the same matrix, to the bit, as ``TfidfVectorizer.fit_transform`` on the
 fold's texts and ``.transform`` on the held-out ones: the same columns, and the same order of
@@ -152,9 +153,11 @@ class AnalysedText:
 
     @staticmethod
     def _matrix(columns: np.ndarray, counts: np.ndarray, row_of: np.ndarray, rows: int, width: int) -> Any:
-        indptr = np.zeros(rows + 1, dtype=np.int32)
+        # 32-bit indices unless the entries need more, as CountVectorizer chooses.
+        index = np.int32 if len(counts) <= np.iinfo(np.int32).max else np.int64
+        indptr = np.zeros(rows + 1, dtype=index)
         np.cumsum(np.bincount(row_of, minlength=rows), out=indptr[1:])
-        return csr_matrix((counts, columns.astype(np.int32), indptr), shape=(rows, width))
+        return csr_matrix((counts, columns.astype(index), indptr), shape=(rows, width))
 
 
 def _by_row_then(row_of: np.ndarray, key: np.ndarray, bound: int) -> np.ndarray:

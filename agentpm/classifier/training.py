@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.sparse import csr_matrix, issparse
+from scipy.sparse import csr_matrix, hstack, issparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -314,6 +314,10 @@ BLOCKS = (
     ("context_word", "context", "word"),
     ("context_char", "context", "char_wb"),
 )
+#: Where each channel is in a training set's texts.
+COLUMNS = {"cause": 0, "context": 1}
+#: Fewer reports than this are analysed in this process: quicker than starting workers.
+MIN_PARALLEL_ANALYSIS = 500
 
 
 def build_pipeline(settings: dict[str, Any], temperature: float = 1.0) -> Pipeline:
@@ -322,7 +326,7 @@ def build_pipeline(settings: dict[str, Any], temperature: float = 1.0) -> Pipeli
     weights = {}
     for name, channel, analyzer in BLOCKS:
         ngram_range = WORD_NGRAM_RANGE if analyzer == "word" else char_range
-        transformers.append((name, _vectorizer(analyzer, ngram_range), 0 if channel == "cause" else 1))
+        transformers.append((name, _vectorizer(analyzer, ngram_range), COLUMNS[channel]))
         weights[name] = 1.0 if channel == "cause" else float(settings["context_weight"])
     features = ColumnTransformer(transformers, transformer_weights=weights, sparse_threshold=1.0)
     classifier = TemperatureScaledLogisticRegression(C=float(settings["C"]), temperature=temperature)
@@ -343,14 +347,24 @@ class Features:
     :func:`build_pipeline`'s ColumnTransformer would give them (see :mod:`.tfidf`)."""
 
     def __init__(self, texts: np.ndarray, char_ranges: Iterable[Sequence[int]]):
-        self.analysed: dict[tuple[str, tuple[int, int]], AnalysedText] = {}
+        wanted: dict[tuple[str, tuple[int, int]], tuple[str, str]] = {}
         for char_range in char_ranges:
             for name, channel, analyzer in BLOCKS:
-                ngram_range = _ngram_range(analyzer, char_range)
-                if (name, ngram_range) not in self.analysed:
-                    self.analysed[name, ngram_range] = AnalysedText(
-                        texts[:, COLUMNS[channel]], _vectorizer(analyzer, ngram_range)
-                    )
+                wanted.setdefault((name, _ngram_range(analyzer, char_range)), (channel, analyzer))
+        # On the workers the folds will use (their start-up overlaps the work), char n-grams
+        # first: they take most of the time, and two of them keep two cores busy.
+        keys = sorted(wanted, key=lambda key: wanted[key][1] == "word")
+        jobs = [(texts[:, COLUMNS[wanted[key][0]]], _vectorizer(wanted[key][1], key[1])) for key in keys]
+        workers = min(len(jobs), os.cpu_count() or 1) if len(texts) >= MIN_PARALLEL_ANALYSIS else 1
+        if workers > 1:
+            from joblib import Parallel, delayed
+
+            analysed = Parallel(n_jobs=workers)(delayed(AnalysedText)(*job) for job in jobs)
+        else:
+            analysed = [AnalysedText(*job) for job in jobs]
+        self.analysed: dict[tuple[str, tuple[int, int]], AnalysedText] = dict(
+            zip(keys, analysed, strict=True)
+        )
 
     def without_vocabulary(self) -> Features:
         """A copy for worker processes (they need no term strings)."""
@@ -371,9 +385,6 @@ class Features:
         return blocks
 
 
-COLUMNS = {"cause": 0, "context": 1}
-
-
 def _ngram_range(analyzer: str, char_range: Sequence[int]) -> tuple[int, int]:
     return WORD_NGRAM_RANGE if analyzer == "word" else (int(char_range[0]), int(char_range[1]))
 
@@ -382,8 +393,6 @@ def _stack(blocks, context_weight: float):
     """The blocks side by side, context ones weighted, as the pipeline's ColumnTransformer does
     (the training matrix with its transpose kept, once for all the fits on it: see
     :class:`_CsrWithTranspose`)."""
-    from scipy.sparse import hstack
-
     train = hstack([m if channel == "cause" else m * context_weight for channel, m, *_ in blocks]).tocsr()
     train = _CsrWithTranspose(train)
     if blocks[0][2] is None:
@@ -484,7 +493,8 @@ def search(
     (its first rows being ``data``'s), else it is done here."""
     folds = grouped_folds(data)
     points = _grid_points(grid)
-    features = features or Features(data.texts, [point["char_ngram_range"] for point in points])
+    if features is None:
+        features = Features(data.texts, [point["char_ngram_range"] for point in points])
     lean = features.without_vocabulary()
     weights = [data.sample_weights(p.get("real_weight", 1.0), p.get("user_weight", 1.0)) for p in points]
     # Each fold in two tasks, half the grid each (a fold's blocks are built twice, a few percent
