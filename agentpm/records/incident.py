@@ -382,8 +382,9 @@ class Incident(BaseModel):
         """
         found: dict[str, str] = {}
         extra = self.model_extra or {}
+        fields = type(self).model_fields  # a property on the class: read once, not per key
         for key in SECTIONS:
-            value = getattr(self, key, None) if key in type(self).model_fields else extra.get(key)
+            value = getattr(self, key, None) if key in fields else extra.get(key)
             if isinstance(value, str) and value.strip():
                 found[key] = value
         for key, canonical in SECTION_FIELD_ALIASES.items():
