@@ -23,9 +23,9 @@ from typing import Any, NamedTuple, Protocol
 from agentpm import __version__
 from agentpm.parallel import iter_batched
 from agentpm.records.corpus import CorpusChecks, discover_keyed
-from agentpm.records.incident import Incident, as_utc
+from agentpm.records.incident import Incident
 from agentpm.records.parsing import ParseResult, Problem, exit_code_for, failed_on_file, parse_file
-from agentpm.records.quick import LINE_FIELDS, quick_data
+from agentpm.records.quick import LINE_FIELDS, NOT_STORED, cached_record, quick_data, read_file
 from agentpm.taxonomy import Taxonomy
 
 #: Bump when the record layout or the parser's behaviour changes: old rows are then ignored.
@@ -122,32 +122,24 @@ class Record:
 
 def record_data(incident: Incident) -> dict[str, Any]:
     """The JSON-ready fields of an incident that trends and reports use."""
-    start = as_utc(incident.date)
-    ttd, ttr = incident.time_to_detect, incident.time_to_resolve
-    actions = []
-    for item in incident.action_items:
-        due = item.due.date() if isinstance(item.due, datetime) else item.due
-        actions.append([item.title, item.owner, due.isoformat() if due else None, item.status])
-    lines = {name: incident.line_of(name) for name in LINE_FIELDS}
-    return {
-        "id": incident.id,
-        "title": incident.title,
-        "date": incident.date.isoformat() if incident.date else None,
-        "start": start.isoformat() if start else None,
-        "ttd": ttd.total_seconds() if ttd is not None else None,
-        "ttr": ttr.total_seconds() if ttr is not None else None,
-        "severity": incident.severity,
-        "category": incident.category,
-        "secondary": list(incident.secondary),
-        "stored": {"category": incident.prediction.category} if incident.prediction is not None else None,
-        "actions": actions,
-        "lines": {name: line for name, line in lines.items() if line},
-        # the report quotes an incident's own impact and breaks categories down by systems and tags
-        "impact": " ".join(incident.impact.split())[:400] if incident.impact else None,
-        "systems": list(incident.systems),
-        "tags": list(incident.tags),
-        "label_source": (incident.model_extra or {}).get("label_source") if incident.category else None,
-    }
+    prediction = incident.prediction
+    return cached_record(
+        identifier=incident.id,
+        title=incident.title,
+        when=incident.date,
+        detected=incident.detected,
+        resolved=incident.resolved,
+        severity=incident.severity,
+        category=incident.category,
+        secondary=incident.secondary,
+        stored_category=prediction.category if prediction is not None else NOT_STORED,
+        actions=[(item.title, item.owner, item.due, item.status) for item in incident.action_items],
+        lines={name: line for name in LINE_FIELDS if (line := incident.line_of(name))},
+        impact=incident.impact,
+        systems=incident.systems,
+        tags=incident.tags,
+        label_source=(incident.model_extra or {}).get("label_source"),
+    )
 
 
 def parse_to_data(path: str, quick: bool = True) -> dict[str, Any]:
@@ -391,15 +383,17 @@ def _read_batch(paths: list[str]) -> list[tuple[int, int, tuple[Any, ...], Any]]
             size, mtime_ns = info.st_size, info.st_mtime_ns
         except OSError:
             size, mtime_ns = -1, -1
-        data = quick_data(path, _LABELLER.surely_wants if _LABELLER is not None else None)
+        raw = read_file(path)  # read once, whichever reader then parses it
+        declines = _LABELLER.surely_wants if _LABELLER is not None else None
+        data = quick_data(path, declines, raw) if raw is not None else None
         incident = None
         if data is None:
-            result = parse_file(path)
+            result = parse_file(path, raw)
             data, incident = _full_data(result, path), result.incident
         row = row_of(data)
         if _LABELLER is not None and row[0] is not None and _LABELLER.wants(row[7], bool(row[8])):
             if incident is None:  # the quick reader skips the prose a model reads
-                incident = parse_file(path).incident
+                incident = parse_file(path, raw).incident
             wanted.append((len(out), incident))
         out.append([size, mtime_ns, row, None])
     if wanted:

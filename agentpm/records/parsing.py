@@ -531,11 +531,14 @@ def read_limited(path: Path) -> bytes:
     return read_regular_file(path, MAX_FILE_BYTES)
 
 
-def parse_file(path: Path | str) -> ParseResult:
-    """Read and parse one incident file; whatever goes wrong becomes this file's problem."""
+def parse_file(path: Path | str, data: bytes | None = None) -> ParseResult:
+    """Read and parse one incident file; whatever goes wrong becomes this file's problem.
+
+    ``data``: the file's bytes when the caller has read them already (they are not read again).
+    """
     path = Path(path)
     try:
-        return parse_bytes(read_limited(path), path)
+        return parse_bytes(read_limited(path) if data is None else data, path)
     except UnreadableInput as exc:
         return ParseResult(None, [Problem(str(path), str(exc), exc.line, "unreadable")])
     except RecursionError:

@@ -16,7 +16,6 @@ from datetime import date, datetime
 from typing import Any
 
 from agentpm.records.incident import (
-    PROSE_FIELDS,
     SEVERITIES,
     STATUSES,
     as_utc,
@@ -24,7 +23,7 @@ from agentpm.records.incident import (
     parse_when,
     time_warnings,
 )
-from agentpm.records.liberal import ITEM_KINDS, TEXT_FIELDS
+from agentpm.records.liberal import ITEM_KINDS, ITEM_STATUS_WORDS, LIST_FIELDS, TEXT_FIELDS
 from agentpm.records.parsing import (
     JSON_SUFFIXES,
     MARKDOWN_SUFFIXES,
@@ -38,22 +37,41 @@ from agentpm.records.parsing import (
 from agentpm.safeload import UnreadableInput, load_json, load_yaml, read_regular_file
 
 _KNOWN = known_fields()
-_TEXT = frozenset(TEXT_FIELDS) | frozenset(PROSE_FIELDS) | {"impact", "labelling_note"}
-_LISTS = ("secondary", "systems", "tools", "tags")
-_ITEM_STATUSES = ("open", "done", "wontfix")
+_TEXT = frozenset(TEXT_FIELDS)
+#: The canonical action-item statuses (what the liberal reader maps every spelling to).
+_ITEM_STATUSES = frozenset(ITEM_STATUS_WORDS.values())
 #: The fields whose source line the cached record keeps (for problems found across files).
 LINE_FIELDS = ("id", "category", "secondary", "prediction")
+
+
+#: What a file holds as its stored prediction's category: a category, None, or no prediction.
+NOT_STORED = object()
 
 
 class _Unusual(Exception):
     """Something the full parser should handle."""
 
 
-def quick_data(path: str, declines: Callable[[str], bool] | None = None) -> dict[str, Any] | None:
-    """``{"record": ..., "problems": [...]}`` as the full parser would cache it, or None."""
+def read_file(path: str) -> bytes | None:
+    """A file's bytes as the parser reads them, or None when they cannot be read (the full
+    parser then reads it again, to report why)."""
+    try:
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except (UnreadableInput, OSError):
+        return None
+
+
+def quick_data(
+    path: str, declines: Callable[[str], bool] | None = None, data: bytes | None = None
+) -> dict[str, Any] | None:
+    """``{"record": ..., "problems": [...]}`` as the full parser would cache it, or None.
+
+    ``declines(text)`` true sends the file to the full parser at once (a caller that will need
+    the whole incident anyway); ``data`` is the file's bytes when the caller has read them.
+    """
     suffix = path[path.rfind(".") :].lower() if "." in path else ""
     try:
-        text = decode_text(read_regular_file(path, MAX_FILE_BYTES))
+        text = decode_text(read_regular_file(path, MAX_FILE_BYTES) if data is None else data)
         if not text.strip() or (declines is not None and declines(text)):
             return None
         body, body_start = "", 1
@@ -96,7 +114,7 @@ def _from_mapping(raw: Any, lines: dict[str, int], body: str, body_start: int) -
     if raw.get("status") is not None and raw["status"] not in STATUSES:
         raise _Unusual
     when, detected, resolved = (_when(raw.get(name)) for name in ("date", "detected", "resolved"))
-    listed = {name: _string_list(raw.get(name)) for name in _LISTS}
+    listed = {name: _string_list(raw.get(name)) for name in LIST_FIELDS}
     actions = [_action(item) for item in _items(raw.get("action_items"))]
     stored = _stored_prediction(raw.get("prediction"))
     kept_lines = {key: value for key, value in lines.items() if value}
@@ -105,11 +123,58 @@ def _from_mapping(raw: Any, lines: dict[str, int], body: str, body_start: int) -
         # a body heading such as "## Category" is where such a field's line is then found
         body_lines = split_sections(body, body_start, title)[1]
         kept_lines.update({name: body_lines[name] for name in missing if body_lines.get(name)})
+    record = cached_record(
+        identifier=identifier,
+        title=title,
+        when=when,
+        detected=detected,
+        resolved=resolved,
+        severity=severity,
+        category=category,
+        secondary=listed["secondary"],
+        stored_category=stored,
+        actions=actions,
+        lines=kept_lines,
+        impact=raw.get("impact"),
+        systems=listed["systems"],
+        tags=listed["tags"],
+        label_source=raw.get("label_source"),
+    )
+    problems = [
+        [message, lines.get(field), "invalid" if code == "time-order" else "warning", field]
+        for field, message, code in time_warnings(when, detected, resolved)
+    ]
+    return {"record": record, "problems": problems}
+
+
+def cached_record(
+    *,
+    identifier: str | None,
+    title: str,
+    when: date | datetime | None,
+    detected: date | datetime | None,
+    resolved: date | datetime | None,
+    severity: str | None,
+    category: str | None,
+    secondary: list[str],
+    stored_category: str | None | object,
+    actions: list[tuple[str, str | None, date | datetime | None, str]],
+    lines: dict[str, int],
+    impact: str | None,
+    systems: list[str],
+    tags: list[str],
+    label_source: Any,
+) -> dict[str, Any]:
+    """The JSON-ready fields trends and reports use, whichever reader found them: this module's
+    or the full parser's (``agentpm.records.cache.record_data``). ``stored_category`` is
+    ``NOT_STORED`` when the file holds no prediction."""
     start = as_utc(when)
     ttd, ttr = duration_between(when, detected), duration_between(when, resolved)
-    impact = raw.get("impact")
-    label_source = raw.get("label_source") if category else None
-    record = {
+    rows = []
+    for action_title, owner, due, status in actions:
+        day = due.date() if isinstance(due, datetime) else due
+        rows.append([action_title, owner, day.isoformat() if day else None, status])
+    return {
         "id": identifier,
         "title": title,
         "date": when.isoformat() if when else None,
@@ -118,20 +183,16 @@ def _from_mapping(raw: Any, lines: dict[str, int], body: str, body_start: int) -
         "ttr": ttr.total_seconds() if ttr is not None else None,
         "severity": severity,
         "category": category,
-        "secondary": listed["secondary"],
-        "stored": stored,
-        "actions": actions,
-        "lines": {name: kept_lines[name] for name in LINE_FIELDS if kept_lines.get(name)},
+        "secondary": list(secondary),
+        "stored": None if stored_category is NOT_STORED else {"category": stored_category},
+        "actions": rows,
+        "lines": {name: lines[name] for name in LINE_FIELDS if lines.get(name)},
+        # the report quotes an incident's own impact and breaks categories down by systems and tags
         "impact": " ".join(impact.split())[:400] if impact else None,
-        "systems": listed["systems"],
-        "tags": listed["tags"],
-        "label_source": label_source,
+        "systems": list(systems),
+        "tags": list(tags),
+        "label_source": label_source if category else None,
     }
-    problems = [
-        [message, lines.get(field), "invalid" if code == "time-order" else "warning", field]
-        for field, message, code in time_warnings(when, detected, resolved)
-    ]
-    return {"record": record, "problems": problems}
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -166,7 +227,7 @@ def _items(value: Any) -> list[Any]:
     return value
 
 
-def _action(item: Any) -> list[Any]:
+def _action(item: Any) -> tuple[str, str | None, date | datetime | None, str]:
     if isinstance(item, str):
         item = {"title": item}
     if not isinstance(item, dict) or any(not isinstance(key, str) for key in item):
@@ -177,14 +238,12 @@ def _action(item: Any) -> list[Any]:
     status = item.get("status", "open")
     if status not in _ITEM_STATUSES or ("kind" in item and item["kind"] not in (None, *ITEM_KINDS)):
         raise _Unusual
-    due = _when(item.get("due"))
-    due = due.date() if isinstance(due, datetime) else due
-    return [title, owner, due.isoformat() if due else None, status]
+    return (title, owner, _when(item.get("due")), status)
 
 
-def _stored_prediction(value: Any) -> dict[str, Any] | None:
+def _stored_prediction(value: Any) -> Any:
     if value is None:
-        return None
+        return NOT_STORED
     if not isinstance(value, dict) or any(not isinstance(key, str) for key in value):
         raise _Unusual
     category = _text_or_none(value.get("category"))
@@ -195,4 +254,4 @@ def _stored_prediction(value: Any) -> dict[str, Any] | None:
     ):
         raise _Unusual
     _when(value.get("at"))
-    return {"category": category}
+    return category
