@@ -172,19 +172,20 @@ def paired_labels(first: LabelSource, second: LabelSource) -> LabelPair:
 def human_vs_model_labels(folder: Path, taxonomy: Taxonomy, model_path: Path | str) -> LabelPair:
     """Each incident's human ``category`` against the model's prediction now (abstention:
     ``needs-review``). Incidents without a human label are the model's alone."""
-    from agentpm.classifier.classify import load_and_classify, model_for
+    from agentpm.classifier.classify import classify_files, model_for
 
     model = model_for(model_path, taxonomy)
-    corpus, predictions = load_and_classify([folder], taxonomy, model)
+    # ids, paths and labels are all this needs: the light records, not the parsed incidents
+    records, predictions = classify_files([folder], taxonomy, model)
     human, predicted = [], []
-    for incident, prediction in zip(corpus.incidents, predictions, strict=True):
+    for incident, prediction in zip(records.records, predictions, strict=True):
         relative = Path(os.path.relpath(incident.path, folder)).as_posix()
         predicted.append(LabelledItem(incident.id, relative, prediction.category or NEEDS_REVIEW))
         if incident.category:
             human.append(LabelledItem(incident.id, relative, incident.category))
-    unlabelled = len(corpus.incidents) - len(human)
+    unlabelled = len(records.records) - len(human)
     pair = paired_labels(
-        LabelSource(f"{folder} (human)", human, unlabelled, list(corpus.problems)),
+        LabelSource(f"{folder} (human)", human, unlabelled, list(records.problems)),
         LabelSource(f"model {model.hash}", predicted),
     )
     return pair
