@@ -95,19 +95,18 @@ def corpus(count: int, share: float, fresh: bool, kind: str) -> Path:
 
 
 def _front_matter(path: str) -> int:
+    import json
+
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from agentpm.records.parsing import split_front_matter
+
     with open(path, "rb") as handle:
         text = handle.read().decode("utf-8")
-    if path.endswith(".md"):
-        parts = text.split("\n---", 1)
-        text = parts[0][4:] if text.startswith("---") else ""
-    elif path.endswith(".json"):
-        import json
-
+    if path.endswith(".json"):
         return len(json.loads(text))
-    return len(yaml.load(text, Loader=loader) or {})
+    front = split_front_matter(text)[0] if path.endswith(".md") else text
+    return len(yaml.load(front or "", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {})
 
 
 def cold_floor(folder: Path) -> float:
