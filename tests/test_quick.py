@@ -10,21 +10,32 @@ from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentpm.classifier.features import channels, prose_word_count
 from agentpm.records.cache import parse_to_data
-from agentpm.records.quick import quick_data
+from agentpm.records.parsing import parse_file
+from agentpm.records.quick import quick_data, quick_read
 
 SUFFIXES = (".md", ".markdown", ".yaml", ".yml", ".json")
 
 
 def same_as_full(path: Path) -> bool:
-    """True when the quick reader declines the file; else its data must be the full parser's."""
-    quick = quick_data(str(path))
+    """False when the quick reader declines the file; else its data must be the full parser's,
+    and its text view must give the model the same text (a trends run labels files from it)."""
+    quick, view = quick_read(str(path))
     if quick is None:
+        assert view is None
         return False
     # sort_keys and the types json keeps (int vs float, None, lists) are what the cache stores
     assert json.dumps(quick, sort_keys=True) == json.dumps(
         parse_to_data(str(path), quick=False), sort_keys=True
     )
+    assert quick_data(str(path)) == quick
+    incident = parse_file(path).incident
+    assert view is not None and incident is not None
+    assert (view.path, view.id, view.title) == (incident.path, incident.id, incident.title)
+    assert view.sections == incident.sections
+    assert channels(view) == channels(incident)  # type: ignore[arg-type]
+    assert prose_word_count(view) == prose_word_count(incident)  # type: ignore[arg-type]
     return True
 
 
@@ -72,7 +83,13 @@ FIELD_VALUES = {
     ),
     "tags": st.one_of(st.sampled_from(["x", None]), st.lists(st.sampled_from(["t", "u", 1]), max_size=3)),
     "impact": st.sampled_from(["  Two   customers\n billed twice ", "", None, ["a", "b"], 12]),
-    "summary": st.sampled_from(["text", ["a", "b"], {"k": "v"}, None]),
+    "summary": st.sampled_from(["text", ["a", "b"], {"k": "v"}, None, "  ", "```\ncode\n```\nprose"]),
+    "root_cause": st.sampled_from(["The schema changed.", "", None, 3]),
+    "description": st.sampled_from(["Described in the front matter.", " ", None]),
+    "resolution": st.sampled_from(["Pinned the version.", None]),
+    "tools": st.one_of(
+        st.sampled_from(["search, fetch", None, 3]), st.lists(st.text(max_size=5), max_size=3)
+    ),
     "label_source": st.sampled_from(["human", "accepted-prediction", "imported", None, ["x"]]),
     "prediction": st.one_of(
         st.none(),
@@ -121,7 +138,14 @@ FIELD_VALUES = {
     ),
     form=st.sampled_from(["md", "yaml", "json"]),
     body=st.sampled_from(
-        ["", "## Summary\nIt broke.\n", "## Category\nother\n\n## Impact\nSome.\n", "# A title\n"]
+        [
+            "",
+            "## Summary\nIt broke.\n",
+            "## Category\nother\n\n## Impact\nSome.\n",
+            "# A title\n",
+            "## Root cause\n```\nstack 42\n```\nThe API renamed a field.\n\n## Notes from the on-call\nLate page.\n",
+            "**Fix:** pinned the client\n\n## Timeline\n- 09:00 alert\n",
+        ]
     ),
 )
 def test_generated_records_read_the_same_quick_or_full(tmp_path, record, form, body):

@@ -21,6 +21,7 @@ from agentpm.errors import AgentPMError, UsageError
 from agentpm.records.cache import ParseCache, Record
 from agentpm.records.incident import Incident
 from agentpm.records.parsing import parse_file
+from agentpm.records.quick import TextView
 from agentpm.stats import two_proportion_test, wilson
 from agentpm.taxonomy import Taxonomy
 
@@ -178,7 +179,7 @@ def quick_model_hash(path: Path | str) -> str | None:
 _WORKER_MODEL: Any = None
 
 
-def _labels(model: Any, incidents: Sequence[Incident | None]) -> list[dict[str, Any]]:
+def _labels(model: Any, incidents: Sequence[Incident | TextView | None]) -> list[dict[str, Any]]:
     return [
         {
             "category": prediction.category,
@@ -193,9 +194,6 @@ def _labels(model: Any, incidents: Sequence[Incident | None]) -> list[dict[str, 
 
 def _predict_files(paths: list[str]) -> list[dict[str, Any]]:
     return _labels(_WORKER_MODEL, [parse_file(path).incident for path in paths])
-
-
-_CATEGORY_LINE = re.compile(r"^[\s*\"'_]*category[\s*\"'_]*:", re.IGNORECASE | re.MULTILINE)
 
 
 class PassLabeller:
@@ -214,14 +212,9 @@ class PassLabeller:
     def wants(self, category: str | None, stored: bool) -> bool:
         return self.mode != "human" and not stored and (self.mode == "predicted" or category is None)
 
-    def surely_wants(self, text: str) -> bool:
-        # A file that never says "prediction" has none stored; one with no line that starts
-        # with a category key ("category:", '"category":', "**Category:**") has no human label.
-        if self.mode == "human" or "prediction" in text:
-            return False
-        return self.mode == "predicted" or _CATEGORY_LINE.search(text) is None
-
-    def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, dict[str, Any]] | None]:
+    def __call__(
+        self, incidents: list[Incident | TextView | None]
+    ) -> list[tuple[str, dict[str, Any]] | None]:
         if self._model is None and not self._failed:
             from agentpm.classifier.classify import model_for
 

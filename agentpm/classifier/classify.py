@@ -13,6 +13,7 @@ from agentpm.records.cache import Record, Records, load_records
 from agentpm.records.corpus import Corpus, discover, load_files
 from agentpm.records.incident import Incident
 from agentpm.records.parsing import ParseResult, Problem, parse_file
+from agentpm.records.quick import TextView
 from agentpm.records.store import store_prediction
 from agentpm.taxonomy import Taxonomy
 
@@ -77,10 +78,7 @@ class _EveryFile:
     def wants(self, category: str | None, stored: bool) -> bool:
         return True
 
-    def surely_wants(self, text: str) -> bool:
-        return True
-
-    def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, Prediction] | None]:
+    def __call__(self, incidents: list[Incident | TextView | None]) -> list[tuple[str, Prediction] | None]:
         return [
             (self.model.hash, prediction) if prediction is not None else None
             for prediction in self.model.predict_parsed(incidents, explain=self.explain)

@@ -25,7 +25,15 @@ from agentpm.parallel import iter_batched
 from agentpm.records.corpus import CorpusChecks, discover_keyed
 from agentpm.records.incident import Incident
 from agentpm.records.parsing import ParseResult, Problem, exit_code_for, failed_on_file, parse_file
-from agentpm.records.quick import LINE_FIELDS, NOT_STORED, cached_record, quick_data, read_file
+from agentpm.records.quick import (
+    LINE_FIELDS,
+    NOT_STORED,
+    TextView,
+    cached_record,
+    quick_data,
+    quick_read,
+    read_file,
+)
 from agentpm.taxonomy import Taxonomy
 
 #: Bump when the record layout or the parser's behaviour changes: old rows are then ignored.
@@ -343,13 +351,9 @@ class Labeller(Protocol):
         """Whether a file with this human label (or None) and a stored prediction (or not) needs one."""
         ...
 
-    def surely_wants(self, text: str) -> bool:
-        """True when a file's text alone shows it will need a label (then it is parsed in full
-        at once); False when unsure."""
-        ...
-
-    def __call__(self, incidents: list[Incident | None]) -> list[tuple[str, Any] | None]:
-        """(model hash, label) per incident, or None where none was made here."""
+    def __call__(self, incidents: list[Incident | TextView | None]) -> list[tuple[str, Any] | None]:
+        """(model hash, label) per incident (or the quick reader's view of its text), or None
+        where none was made here."""
         ...
 
 
@@ -376,7 +380,7 @@ _LABELLER: Labeller | None = None  # set before the workers fork; they inherit i
 def _read_batch(paths: list[str]) -> list[tuple[int, int, tuple[Any, ...], Any]]:
     """For each file: size, mtime_ns, cache row, and the pass label if the labeller wanted one."""
     out: list[list[Any]] = []
-    wanted: list[tuple[int, Incident | None]] = []
+    wanted: list[tuple[int, Incident | TextView | None]] = []
     for path in paths:
         try:
             info = os.stat(path)
@@ -384,16 +388,13 @@ def _read_batch(paths: list[str]) -> list[tuple[int, int, tuple[Any, ...], Any]]
         except OSError:
             size, mtime_ns = -1, -1
         raw = read_file(path)  # read once, whichever reader then parses it
-        declines = _LABELLER.surely_wants if _LABELLER is not None else None
-        data = quick_data(path, declines, raw) if raw is not None else None
-        incident = None
+        data, view = quick_read(path, raw) if raw is not None else (None, None)
+        incident: Incident | TextView | None = view  # the quick reader's view is what a model reads
         if data is None:
             result = parse_file(path, raw)
             data, incident = _full_data(result, path), result.incident
         row = row_of(data)
         if _LABELLER is not None and row[0] is not None and _LABELLER.wants(row[7], bool(row[8])):
-            if incident is None:  # the quick reader skips the prose a model reads
-                incident = parse_file(path, raw).incident
             wanted.append((len(out), incident))
         out.append([size, mtime_ns, row, None])
     if wanted:

@@ -8,6 +8,7 @@ time zone (or its absence); ``as_utc`` is the one place they are made comparable
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -240,6 +241,26 @@ def time_warnings(
     return found
 
 
+def merge_sections(value_of: Callable[[str], Any], body_sections: dict[str, str]) -> dict[str, str]:
+    """Prose by canonical section id (see :attr:`Incident.sections`): ``value_of(name)`` gives a
+    field's value as the record holds it; the body's sections follow the fields of the same name."""
+    found: dict[str, str] = {}
+    for key in SECTIONS:
+        value = value_of(key)
+        if isinstance(value, str) and value.strip():
+            found[key] = value
+    for key, canonical in SECTION_FIELD_ALIASES.items():
+        value = value_of(key)
+        if isinstance(value, str) and value.strip() and canonical not in found:
+            found[canonical] = value
+    for key, text in body_sections.items():
+        if key in found:
+            found[key] = found[key] + "\n\n" + text
+        else:
+            found[key] = text
+    return found
+
+
 def _severity(value: Any) -> Any:
     if isinstance(value, str):
         compact = value.strip().upper().replace(" ", "").replace("-", "")
@@ -380,23 +401,11 @@ class Incident(BaseModel):
         Headings that match no known section keep their own text as key, so nothing a
         person wrote is lost to the classifier or the linter.
         """
-        found: dict[str, str] = {}
         extra = self.model_extra or {}
         fields = type(self).model_fields  # a property on the class: read once, not per key
-        for key in SECTIONS:
-            value = getattr(self, key, None) if key in fields else extra.get(key)
-            if isinstance(value, str) and value.strip():
-                found[key] = value
-        for key, canonical in SECTION_FIELD_ALIASES.items():
-            value = extra.get(key)
-            if isinstance(value, str) and value.strip() and canonical not in found:
-                found[canonical] = value
-        for key, text in self._body_sections.items():
-            if key in found:
-                found[key] = found[key] + "\n\n" + text
-            else:
-                found[key] = text
-        return found
+        return merge_sections(
+            lambda key: getattr(self, key, None) if key in fields else extra.get(key), self._body_sections
+        )
 
     @property
     def quarter(self) -> str | None:

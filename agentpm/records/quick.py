@@ -11,15 +11,16 @@ holds the two equal on every file it has.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from agentpm.records.incident import (
     SEVERITIES,
     STATUSES,
     as_utc,
     duration_between,
+    merge_sections,
     parse_when,
     time_warnings,
 )
@@ -61,37 +62,76 @@ def read_file(path: str) -> bytes | None:
         return None
 
 
-def quick_data(
-    path: str, declines: Callable[[str], bool] | None = None, data: bytes | None = None
-) -> dict[str, Any] | None:
-    """``{"record": ..., "problems": [...]}`` as the full parser would cache it, or None.
+class _ItemTitle(NamedTuple):
+    title: str
 
-    ``declines(text)`` true sends the file to the full parser at once (a caller that will need
-    the whole incident anyway); ``data`` is the file's bytes when the caller has read them.
-    """
+
+class TextView:
+    """What the classifier reads of an incident (``features.channels``: title, prose sections,
+    impact, action-item titles, systems, tools; path and id for the prediction), taken from a
+    file the quick reader accepted: a model labels it without the full parse. A test holds its
+    channels equal to the parsed incident's on every file the quick reader accepts."""
+
+    __slots__ = (
+        "path",
+        "id",
+        "title",
+        "impact",
+        "action_items",
+        "systems",
+        "tools",
+        "_raw",
+        "_body",
+        "_start",
+    )
+
+    def __init__(self, path: str, raw: dict[str, Any], listed: dict[str, list[str]], actions: list[Any],
+                 body: str, body_start: int, identifier: str | None):  # fmt: skip
+        self.path, self.id, self.title = Path(path), identifier, raw["title"]
+        self.impact: str | None = raw.get("impact")
+        self.action_items = [_ItemTitle(action[0]) for action in actions]
+        self.systems, self.tools = listed["systems"], listed["tools"]
+        self._raw, self._body, self._start = raw, body, body_start
+
+    @property
+    def sections(self) -> dict[str, str]:
+        body = split_sections(self._body, self._start, self.title)[0] if self._body else {}
+        return merge_sections(self._raw.get, body)
+
+
+def quick_data(path: str, data: bytes | None = None) -> dict[str, Any] | None:
+    """``{"record": ..., "problems": [...]}`` as the full parser would cache it, or None;
+    ``data`` is the file's bytes when the caller has read them."""
+    return quick_read(path, data)[0]
+
+
+def quick_read(path: str, data: bytes | None = None) -> tuple[dict[str, Any] | None, TextView | None]:
+    """:func:`quick_data` and the file's :class:`TextView` (both None when the full parser is needed)."""
     suffix = path[path.rfind(".") :].lower() if "." in path else ""
     try:
         text = decode_text(read_regular_file(path, MAX_FILE_BYTES) if data is None else data)
-        if not text.strip() or (declines is not None and declines(text)):
-            return None
+        if not text.strip():
+            return None, None
         body, body_start = "", 1
         if suffix in MARKDOWN_SUFFIXES:
             front, body, body_start = split_front_matter(text)
             if front is None:
-                return None
+                return None, None
             raw, lines = load_yaml(front, line_offset=1)
         elif suffix in YAML_SUFFIXES:
             raw, lines = load_yaml(text)
         elif suffix in JSON_SUFFIXES:
             raw, lines = load_json(text)
         else:
-            return None
-        return _from_mapping(raw, lines, body, body_start)
+            return None, None
+        return _from_mapping(path, raw, lines, body, body_start)
     except (UnreadableInput, _Unusual, ValueError, OSError, RecursionError):
-        return None
+        return None, None
 
 
-def _from_mapping(raw: Any, lines: dict[str, int], body: str, body_start: int) -> dict[str, Any]:
+def _from_mapping(
+    path: str, raw: Any, lines: dict[str, int], body: str, body_start: int
+) -> tuple[dict[str, Any], TextView]:
     if not isinstance(raw, dict) or any(not isinstance(key, str) or key not in _KNOWN for key in raw):
         raise _Unusual
     title = raw.get("title")
@@ -144,7 +184,8 @@ def _from_mapping(raw: Any, lines: dict[str, int], body: str, body_start: int) -
         [message, lines.get(field), "invalid" if code == "time-order" else "warning", field]
         for field, message, code in time_warnings(when, detected, resolved)
     ]
-    return {"record": record, "problems": problems}
+    view = TextView(path, raw, listed, actions, body, body_start, identifier)
+    return {"record": record, "problems": problems}, view
 
 
 def cached_record(
