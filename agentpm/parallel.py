@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 #: Young-generation collections every this many allocations (Python's default is 700): runs
 #: build many small long-lived objects and few cycles. The CLI sets it for the whole process.
@@ -135,3 +135,102 @@ def iter_batched(
     batches_minimum = 1 if len(items) >= minimum else len(batches) + 1
     for part in iter_in_order(function, batches, batches_minimum, tick, workers, chunksize=1):
         yield from part
+
+
+class Helper:
+    """One forked process that runs ``prepare`` at once (slow imports, say) and then, when asked,
+    one call for this process: the preparing overlaps whatever this process does meanwhile.
+
+    Where fork is not available, or the helper fails in any way, :meth:`call` runs the function
+    here instead, so the result (or the error a user sees) is the same either way.
+    """
+
+    def __init__(self, prepare: Callable[[], object], start: bool = True):
+        self._process = None
+        self._connection = None
+        self._pending: tuple[Callable[[Any], Any], Any] | None = None
+        if not start or sys.platform != "linux":  # fork is unsafe on macOS and absent on Windows
+            return
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        ours, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, args=(theirs, prepare), daemon=True)
+        try:
+            self._process.start()
+        except OSError:
+            self._process = None
+            return
+        theirs.close()
+        self._connection = ours
+
+    def submit(self, function: Callable[[Item], Result], argument: Item) -> None:
+        """Start ``function(argument)`` in the helper (``function`` must be module-level); one
+        call at a time, collected with :meth:`result`."""
+        self._pending = (function, argument)
+        if self._connection is not None:
+            try:
+                self._connection.send((function, argument))
+            except (OSError, ValueError, TypeError, AttributeError):
+                self.close()  # gone, or the call could not be sent: result() runs it here
+
+    def result(self) -> Any:
+        """What the submitted call returned, from the helper or, if it failed there, run here."""
+        if self._pending is None:
+            raise RuntimeError("nothing was submitted")
+        (function, argument), self._pending = self._pending, None
+        if self._connection is not None:
+            try:
+                done, result = self._connection.recv()
+                if done:
+                    return result
+            except (OSError, EOFError):
+                pass
+            finally:
+                self.close()
+        return function(argument)
+
+    def call(self, function: Callable[[Item], Result], argument: Item) -> Result:
+        """``function(argument)``, in the helper when it is alive."""
+        self.submit(function, argument)
+        return self.result()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.send(None)
+            except (OSError, ValueError):
+                pass
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+            self._process = None
+
+    def __enter__(self) -> Helper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _serve(connection, prepare: Callable[[], object]) -> None:  # type: ignore[no-untyped-def]
+    # Ctrl-C and the end of the run are the parent's to handle: this process just stops
+    # (an interrupted helper must not print a traceback of its own).
+    _worker_start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        prepare()
+        while (request := connection.recv()) is not None:
+            function, argument = request
+            try:
+                connection.send((True, function(argument)))
+            except Exception:  # noqa: BLE001 - the parent runs it again and reports the error itself
+                connection.send((False, None))
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - the parent falls back to its own work
+        pass
+    finally:
+        connection.close()

@@ -1,10 +1,13 @@
-"""Worker processes: results in order, and a pool that always ends."""
+"""Worker processes: results in order, a pool that always ends, and a helper that never matters to the result."""
 
 from __future__ import annotations
 
+import os
 import signal
 
-from agentpm.parallel import map_batched, map_in_order
+import pytest
+
+from agentpm.parallel import Helper, map_batched, map_in_order
 
 
 def _square(number: int) -> int:
@@ -32,3 +35,36 @@ def test_workers_die_on_the_sigterm_that_ends_the_pool():
         assert all(map_in_order(_sigterm_is_default, list(range(8)), minimum=1, workers=2, chunksize=1))
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _pid(_: object) -> int:
+    return os.getpid()
+
+
+def _fail(_: object) -> None:
+    raise ValueError("bad input")
+
+
+def test_a_helper_runs_the_call_in_another_process():
+    with Helper(lambda: None) as helper:
+        assert helper.call(_pid, None) != os.getpid()
+        assert helper.call(_square, 12) == 144  # after the first call it has gone: run here
+    with Helper(lambda: None, start=False) as helper:
+        assert helper.call(_pid, None) == os.getpid()
+
+
+def test_a_dead_or_failing_helper_costs_nothing_but_time():
+    with Helper(lambda: None) as helper:
+        os.kill(helper._process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        helper._process.join()  # type: ignore[union-attr]
+        assert helper.call(_pid, None) == os.getpid()
+    with Helper(lambda: 1 / 0) as helper:  # preparing failed
+        assert helper.call(_square, 3) == 9
+    with Helper(lambda: None) as helper:  # the call fails: the error is this process's own
+        with pytest.raises(ValueError, match="bad input"):
+            helper.call(_fail, None)
+    with Helper(lambda: None) as helper:
+        helper.submit(_square, 5)
+        assert helper.result() == 25
+        with pytest.raises(RuntimeError):
+            helper.result()

@@ -32,6 +32,7 @@ from agentpm.analysis.trends import (
 )
 from agentpm.display import clean
 from agentpm.errors import UsageError, WriteError
+from agentpm.parallel import Helper
 from agentpm.records.writing import write_new_file
 from agentpm.taxonomy import Taxonomy
 
@@ -138,15 +139,16 @@ def _timing(items: Sequence[Labelled], category: str) -> dict[str, Any]:
 
 
 def _actions(items: Sequence[Labelled], category: str, as_of: date) -> dict[str, Any]:
-    counts = Counter()
-    for item in items:
-        for action in item.record.actions:
-            counts["total"] += 1
-            counts[action.status] += 1
-            counts["overdue"] += action.is_overdue(as_of)
+    done = sum(item.record.actions_done for item in items)
+    still_open = sum(item.record.actions_open for item in items)
+    wontfix = sum(item.record.actions_wontfix for item in items)
     return {
         "category": category,
-        **{key: counts[key] for key in ("total", "done", "open", "wontfix", "overdue")},
+        "total": done + still_open + wontfix,
+        "done": done,
+        "open": still_open,
+        "wontfix": wontfix,
+        "overdue": sum(len(item.record.overdue_actions(as_of)) for item in items),
     }
 
 
@@ -179,8 +181,11 @@ def build_report(
     problems: int,
     link: Callable[[str], str] = lambda path: path,
     count_mode: str = "primary",
+    charts_from: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Every number of the quarterly report, JSON-ready; ``link`` maps an incident path to a link target."""
+    """Every number of the quarterly report, JSON-ready; ``link`` maps an incident path to a link
+    target. ``charts_from`` is given :func:`chart_data` as soon as it is known, so the charts
+    can be drawn elsewhere while the rest is built."""
     quarter = quarter_label(quarter) if quarter else default_quarter(labelled, as_of)
     names = _category_names(taxonomy)
     categories = categories_of(taxonomy)
@@ -270,6 +275,8 @@ def build_report(
             }
         )
 
+    if charts_from is not None:
+        charts_from({"quarter": quarter, "trend": trend, "severity": severity})
     timing = [_timing(grouped[category], category) for category in categories] + [_timing(in_quarter, "all")]
     actions = [_actions(grouped[category], category, as_of) for category in categories] + [
         _actions(in_quarter, "all", as_of)
@@ -277,25 +284,28 @@ def build_report(
     # Overdue items of every quarter: an item from last year that is still open is still overdue.
     overdue = []
     for item in labelled:
-        for action in item.record.actions:
-            if action.is_overdue(as_of):
-                assert action.due is not None
-                overdue.append(
-                    {
-                        "due": action.due,
-                        "days_overdue": (as_of - date.fromisoformat(action.due)).days,
-                        "title": action.title,
-                        "owner": action.owner,
-                        "category": item.label,
-                        "incident_id": item.record.id,
-                        "incident_title": item.record.title,
-                        "incident_quarter": period_of(item.record.start, "quarter")
-                        if item.record.start
-                        else None,
-                        "path": item.record.path,
-                        "link": link(item.record.path),
-                    }
-                )
+        record = item.record
+        due_actions = record.overdue_actions(as_of)
+        if not due_actions:
+            continue
+        quarter_of = period_of(record.start, "quarter") if record.start else None
+        target = link(record.path)
+        for action in due_actions:
+            assert action.due is not None
+            overdue.append(
+                {
+                    "due": action.due,
+                    "days_overdue": (as_of - date.fromisoformat(action.due)).days,
+                    "title": action.title,
+                    "owner": action.owner,
+                    "category": item.label,
+                    "incident_id": record.id,
+                    "incident_title": record.title,
+                    "incident_quarter": quarter_of,
+                    "path": record.path,
+                    "link": target,
+                }
+            )
     overdue.sort(key=lambda row: (row["due"], row["path"], row["title"]))
 
     prevention = {category.id: list(category.prevention) for category in taxonomy.categories}
@@ -667,16 +677,67 @@ def relative_linker(base: Path) -> Callable[[str], str]:
     return link
 
 
+def _import_plotting() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: F401
+
+
+def chart_data(report: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`charts` draws from: a small part of the report."""
+    return {key: report[key] for key in ("quarter", "trend", "severity")}
+
+
+class ChartDrawing:
+    """The charts of a report written to ``output`` as ``output_format`` (none for JSON, or for
+    Markdown on stdout), drawn in a helper process: it imports the plotting library (a third of
+    a second) while this one reads the incidents, and draws while the report is finished."""
+
+    def __init__(self, output: Path | None, output_format: str, helper: bool = True):
+        self.wanted = output_format == "html" or bool(chart_targets(output, output_format))
+        self._helper = Helper(_import_plotting, start=self.wanted and helper)
+        self._started = False
+
+    def start(self, drawn: dict[str, Any]) -> None:
+        """Begin drawing from :func:`chart_data` (``build_report`` calls this as soon as it can)."""
+        if self.wanted and not self._started:
+            self._helper.submit(charts, drawn)
+            self._started = True
+
+    def svgs(self, report: dict[str, Any]) -> dict[str, str]:
+        if not self.wanted:
+            return {}
+        self.start(chart_data(report))
+        return self._helper.result()
+
+    def close(self) -> None:
+        self._helper.close()
+
+    def __enter__(self) -> ChartDrawing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_report(
     report: dict[str, Any],
     output_format: str,
     output: Path | None,
     force: bool = False,
     templates: Path | None = None,
+    drawing: ChartDrawing | None = None,
 ) -> str | None:
-    """Render the report; write it (and its chart files) to OUTPUT, or return the text when there is none."""
+    """Render the report; write it (and its chart files) to OUTPUT, or return the text when there is none.
+
+    ``drawing`` (a :class:`ChartDrawing`) draws the charts; without one they are drawn here."""
     targets = chart_targets(output, output_format)
-    svgs = charts(report) if output_format == "html" or targets else {}
+    if drawing is None:
+        with ChartDrawing(output, output_format, helper=False) as here:
+            svgs = here.svgs(report)
+    else:
+        svgs = drawing.svgs(report)
     text = render_report(
         report,
         output_format,

@@ -186,23 +186,31 @@ def report_command(
     from agentpm.postmortem.scaffold import parse_day
 
     fmt, targets = core.output_plan(output, value(output_format), force)
-    labelled, info, records, loaded_taxonomy = labelled_records(
-        paths, taxonomy, model, labels, no_cache, count
-    )
-    report = core.build_report(
-        labelled,
-        info,
-        loaded_taxonomy,
-        core.quarter_label(quarter) if quarter else None,
-        parse_day(as_of, "--as-of"),
-        records.files_read,
-        len(records.problems),
-        link=core.relative_linker(output.parent if output else Path(".")),
-        count_mode=value(count),
-    )
-    text = core.write_report(
-        report, fmt, output, force, templates=settings(taxonomy=taxonomy, model=model).templates
-    )
+    day = parse_day(as_of, "--as-of")
+    with core.ChartDrawing(output, fmt) as drawing:
+        labelled, info, records, loaded_taxonomy = labelled_records(
+            paths, taxonomy, model, labels, no_cache, count
+        )
+        report = core.build_report(
+            labelled,
+            info,
+            loaded_taxonomy,
+            core.quarter_label(quarter) if quarter else None,
+            day,
+            records.files_read,
+            len(records.problems),
+            link=core.relative_linker(output.parent if output else Path(".")),
+            count_mode=value(count),
+            charts_from=drawing.start,
+        )
+        text = core.write_report(
+            report,
+            fmt,
+            output,
+            force,
+            templates=settings(taxonomy=taxonomy, model=model).templates,
+            drawing=drawing,
+        )
     emit(report, "text", text=text or "")
     if output:
         note(f"wrote {output}" + (f" and {len(targets) - 1} charts beside it" if len(targets) > 1 else ""))

@@ -37,10 +37,10 @@ from agentpm.records.quick import (
 from agentpm.taxonomy import Taxonomy
 
 #: Bump when the record layout or the parser's behaviour changes: old rows are then ignored.
-# 5: typed columns, JSON only for lists; 4: label_source; 3: impact, systems, tags;
-# 2: records kept with their field problems, no durations
-# from date-only starts.
-SCHEMA = 5
+# 6: action-item counts and first open due date as columns; 5: typed columns, JSON only for
+# lists; 4: label_source; 3: impact, systems, tags; 2: records kept with their field problems,
+# no durations from date-only starts.
+SCHEMA = 6
 CACHE_DIR_ENV = "AGENTPM_CACHE_DIR"
 
 #: Below this many files to parse, starting worker processes costs more than it saves.
@@ -69,7 +69,8 @@ class ActionRow:
 #: A file's row in the cache, after its key: size, mtime_ns, then what :func:`row_of` builds.
 COLUMNS = (
     "title", "id", "date", "start", "ttd", "ttr", "severity", "category", "stored", "stored_category",
-    "label_source", "impact", "secondary", "extra", "problems",
+    "label_source", "impact", "secondary", "extra", "actions_done", "actions_open", "actions_wontfix",
+    "first_open_due", "problems",
 )  # fmt: skip
 
 
@@ -82,13 +83,15 @@ class Record:
 
     __slots__ = (
         "path", "key", "size", "mtime_ns", "title", "id", "date", "start", "ttd", "ttr", "severity",
-        "category", "prediction", "label_source", "impact", "secondary", "_extra", "_decoded",
+        "category", "prediction", "label_source", "impact", "secondary", "actions_done", "actions_open",
+        "actions_wontfix", "first_open_due", "_extra", "_decoded",
     )  # fmt: skip
 
     def __init__(self, path: str, key: str, size: int, mtime_ns: int, row: Sequence[Any]):
         self.path, self.key, self.size, self.mtime_ns = path, key, size, mtime_ns
         (title, self.id, self.date, start, self.ttd, self.ttr, self.severity, self.category, stored,
-         stored_category, label_source, self.impact, secondary, self._extra, _) = row  # fmt: skip
+         stored_category, label_source, self.impact, secondary, self._extra, self.actions_done,
+         self.actions_open, self.actions_wontfix, self.first_open_due, _) = row  # fmt: skip
         if not isinstance(title, str):
             raise ValueError("a cache row without a title holds no record")
         self.title = title
@@ -110,6 +113,13 @@ class Record:
         if built and not isinstance(built[0], ActionRow):  # decoded once, kept as rows
             built = self._decoded["actions"] = [ActionRow(*row) for row in built]  # type: ignore[index]
         return built
+
+    def overdue_actions(self, today: date) -> list[ActionRow]:
+        """The open action items due before ``today``; the file's list is decoded only when the
+        first open due date says there are some (in a large history, half the files or fewer)."""
+        if self.first_open_due is None or date.fromisoformat(self.first_open_due) >= today:
+            return []
+        return [action for action in self.actions if action.is_overdue(today)]
 
     @property
     def lines(self) -> dict[str, int]:
@@ -188,6 +198,8 @@ def row_of(data: dict[str, Any]) -> tuple[Any, ...]:
     stored = record["stored"]
     extra = {name: record[name] for name in ("actions", "lines", "systems", "tags") if record[name]}
     label_source = record["label_source"]
+    statuses = [status for _, _, _, status in record["actions"]]
+    open_due = [due for _, _, due, status in record["actions"] if status == "open" and due is not None]
     return (
         record["title"],
         record["id"],
@@ -203,6 +215,10 @@ def row_of(data: dict[str, Any]) -> tuple[Any, ...]:
         record["impact"],
         _compact(record["secondary"]) if record["secondary"] else None,
         _compact(extra) if extra else None,
+        statuses.count("done"),
+        statuses.count("open"),
+        statuses.count("wontfix"),
+        min(open_due, key=date.fromisoformat) if open_due else None,
         problems,
     )
 
