@@ -751,3 +751,34 @@ def write_report(
         write_new_file(path, svgs[name], overwrite=force)
     write_new_file(output, text, overwrite=force)
     return None
+
+
+def produce_report(
+    labelled: Sequence[Labelled],
+    info: LabelInfo,
+    taxonomy: Taxonomy,
+    *,
+    quarter: str | None,
+    as_of: date,
+    files: tuple[int, int],
+    output: tuple[Path | None, str, bool],
+    templates: Path | None = None,
+    count_mode: str = "primary",
+    drawing: ChartDrawing | None = None,
+) -> tuple[dict[str, Any], str | None]:
+    """:func:`build_report` then :func:`write_report`: ``files`` is (files read, problems skipped),
+    ``output`` is (path or None, format, force); the charts are drawn by ``drawing`` while the
+    rest of the report is built. Returns the report and, without an output path, its text."""
+    path, output_format, force = output
+    report = build_report(
+        labelled,
+        info,
+        taxonomy,
+        quarter_label(quarter) if quarter else None,
+        as_of,
+        *files,
+        link=relative_linker(path.parent if path else Path(".")),
+        count_mode=count_mode,
+        charts_from=drawing.start if drawing is not None else None,
+    )
+    return report, write_report(report, output_format, path, force, templates, drawing)

@@ -191,24 +191,16 @@ def report_command(
         labelled, info, records, loaded_taxonomy = labelled_records(
             paths, taxonomy, model, labels, no_cache, count
         )
-        report = core.build_report(
+        report, text = core.produce_report(
             labelled,
             info,
             loaded_taxonomy,
-            core.quarter_label(quarter) if quarter else None,
-            day,
-            records.files_read,
-            len(records.problems),
-            link=core.relative_linker(output.parent if output else Path(".")),
-            count_mode=value(count),
-            charts_from=drawing.start,
-        )
-        text = core.write_report(
-            report,
-            fmt,
-            output,
-            force,
+            quarter=quarter,
+            as_of=day,
+            files=(records.files_read, len(records.problems)),
+            output=(output, fmt, force),
             templates=settings(taxonomy=taxonomy, model=model).templates,
+            count_mode=value(count),
             drawing=drawing,
         )
     emit(report, "text", text=text or "")
