@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -251,3 +252,28 @@ def test_charts_drawn_here_match_the_ones_the_helper_process_drew():
     drawn = charts(chart_data(report))
     for name in ("trend", "severity"):
         assert drawn[name] == (GOLDEN / f"2026Q3-{name}.svg").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "corpus/a b.md",
+        "./x.md",
+        "x.md",
+        "../up/ü #1.md",
+        "corpus/sub/../y%.md",
+        "/abs/folder/z.md",
+        "a/./b/c.md",
+    ],
+)
+def test_links_to_incident_files_are_relative_to_the_report_and_quoted(path, tmp_path, monkeypatch):
+    from urllib.parse import quote, unquote
+
+    from agentpm.analysis.reporting import relative_linker
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports").mkdir()
+    link = relative_linker(Path("reports"))
+    expected = Path(os.path.relpath(os.path.abspath(path), tmp_path / "reports")).as_posix()
+    assert link(path) == quote(expected)
+    assert unquote(link(path)) == expected

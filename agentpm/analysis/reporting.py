@@ -665,14 +665,17 @@ def refuse_existing(targets: Sequence[Path]) -> None:
 def relative_linker(base: Path) -> Callable[[str], str]:
     """Links from the report to incident files, relative to where the report is written."""
     start = os.path.abspath(base)
-    folders: dict[str, str] = {}  # relpath is slow and thousands of links share a few folders
+    # Thousands of links share a few folders: each folder's quoted prefix is worked out once
+    # (quote() works character by character, so quoting the parts is quoting the whole).
+    prefixes: dict[str, str] = {}
 
     def link(path: str) -> str:
-        folder, name = os.path.split(os.path.abspath(path))
-        relative = folders.get(folder)
-        if relative is None:
-            relative = folders[folder] = Path(os.path.relpath(folder, start)).as_posix()
-        return quote(name if relative == "." else f"{relative}/{name}")
+        folder, name = os.path.split(path)
+        prefix = prefixes.get(folder)
+        if prefix is None:
+            relative = Path(os.path.relpath(os.path.abspath(folder or "."), start)).as_posix()
+            prefix = prefixes[folder] = "" if relative == "." else quote(relative) + "/"
+        return prefix + quote(name)
 
     return link
 

@@ -46,7 +46,7 @@ CACHE_DIR_ENV = "AGENTPM_CACHE_DIR"
 #: Below this many files to parse, starting worker processes costs more than it saves.
 PARALLEL_MINIMUM = 2000
 #: Files per task sent to a worker: large enough that the model labels many at once.
-PARSE_BATCH = 200
+PARSE_BATCH = 600
 #: Parsed files written to the cache at a time, while the rest are still being parsed.
 CACHE_WRITE_BATCH = 5000
 

@@ -72,26 +72,37 @@ class TextView:
     file the quick reader accepted: a model labels it without the full parse. A test holds its
     channels equal to the parsed incident's on every file the quick reader accepts."""
 
-    __slots__ = (
-        "path",
-        "id",
-        "title",
-        "impact",
-        "action_items",
-        "systems",
-        "tools",
-        "_raw",
-        "_body",
-        "_start",
-    )
+    __slots__ = ("_path", "id", "_raw", "_listed", "_actions", "_body", "_start")
 
+    # Built for every file a labelling run reads but used for few: the fields are looked up when asked.
     def __init__(self, path: str, raw: dict[str, Any], listed: dict[str, list[str]], actions: list[Any],
                  body: str, body_start: int, identifier: str | None):  # fmt: skip
-        self.path, self.id, self.title = Path(path), identifier, raw["title"]
-        self.impact: str | None = raw.get("impact")
-        self.action_items = [_ItemTitle(action[0]) for action in actions]
-        self.systems, self.tools = listed["systems"], listed["tools"]
-        self._raw, self._body, self._start = raw, body, body_start
+        self._path, self.id, self._raw, self._listed, self._actions = path, identifier, raw, listed, actions
+        self._body, self._start = body, body_start
+
+    @property
+    def path(self) -> Path:
+        return Path(self._path)
+
+    @property
+    def title(self) -> str:
+        return self._raw["title"]
+
+    @property
+    def impact(self) -> str | None:
+        return self._raw.get("impact")
+
+    @property
+    def action_items(self) -> list[_ItemTitle]:
+        return [_ItemTitle(action[0]) for action in self._actions]
+
+    @property
+    def systems(self) -> list[str]:
+        return self._listed["systems"]
+
+    @property
+    def tools(self) -> list[str]:
+        return self._listed["tools"]
 
     @property
     def sections(self) -> dict[str, str]:
