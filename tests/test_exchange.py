@@ -759,3 +759,67 @@ def test_redact_and_help_do_not_import_heavy_libraries(tmp_path, args):
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
     )
     assert "HEAVY=\n" in proc.stderr, proc.stderr
+
+
+def test_files_created_in_a_batch_never_replace_and_leave_no_temporary_files(tmp_path):
+    from agentpm.errors import WriteError
+    from agentpm.records.writing import create_new_files
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.md").write_text("the user's own file\n")
+    (folder / "dangling.md").symlink_to(tmp_path / "nowhere.md")
+
+    def names(*candidates: str):
+        yield from candidates
+
+    results = create_new_files(
+        folder,
+        [
+            (names("a.md", "a-2.md"), b"first\n"),
+            (names("b.md"), b"second\n"),
+            (names("b.md", "b-2.md"), b"third\n"),  # the name the item before took
+            (names("dangling.md"), b"fourth\n"),
+        ],
+    )
+    assert results[:3] == [folder / "a-2.md", folder / "b.md", folder / "b-2.md"]
+    assert isinstance(results[3], WriteError)
+    assert (folder / "a.md").read_text() == "the user's own file\n"
+    assert [(folder / name).read_text() for name in ("a-2.md", "b.md", "b-2.md")] == [
+        "first\n",
+        "second\n",
+        "third\n",
+    ]
+    assert (folder / "dangling.md").is_symlink() and not (tmp_path / "nowhere.md").exists()
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "a-2.md",
+        "a.md",
+        "b-2.md",
+        "b.md",
+        "dangling.md",
+    ]
+
+
+def test_an_import_larger_than_a_batch_writes_every_record_once(tmp_path, monkeypatch):
+    from agentpm.exchange import importing
+
+    monkeypatch.setattr(importing, "WRITE_BATCH", 7)
+    source = tmp_path / "rows.csv"
+    lines = (
+        ["id,title,date"]
+        + [f"R-{n},Same title,2026-03-{n % 28 + 1:02d}" for n in range(30)]
+        + ["R-3,Repeat,2026-03-01"]
+    )
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    mapping = ("--map", "id=id,title=title,date=date")
+    first = json.loads(
+        run_cli("import", "csv", str(source), *mapping, "-o", str(out), "--format", "json").stdout
+    )
+    assert first["skip_reasons"][0]["reason"].startswith("already imported")
+    assert first["written"] == 30 and len({Path(name).name for name in first["files"]}) == 30
+    assert len(list(out.iterdir())) == 30 and not load_corpus([out]).problems
+    again = json.loads(
+        run_cli("import", "csv", str(source), *mapping, "-o", str(out), "--format", "json").stdout
+    )
+    assert again["written"] == 0 and len(list(out.iterdir())) == 30

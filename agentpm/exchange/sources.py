@@ -572,6 +572,9 @@ def run_import(
     drafts = read_source(kind, sources, options)
     run = ImportRun()
     writer = Writer(out_dir, run, imported_at or now_utc())
-    for item in drafts:
-        writer.add(item)
+    try:
+        for item in drafts:
+            writer.add(item)
+    finally:
+        writer.close()  # what was read before an error or Ctrl-C is written, as it came
     return run

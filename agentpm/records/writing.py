@@ -15,6 +15,7 @@ import os
 import stat
 import sys
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from agentpm.errors import WriteError
@@ -23,8 +24,9 @@ from agentpm.errors import WriteError
 STDOUT_NAMES = ("-", "/dev/stdout")
 
 
-def _temporary_copy(path: Path, payload: bytes, mode: int) -> str:
-    """A complete, fsynced temporary file beside ``path`` holding ``payload``; returns its name."""
+def _temporary_copy(path: Path, payload: bytes, mode: int, sync: bool = True) -> str:
+    """A complete temporary file beside ``path`` holding ``payload``, fsynced unless the caller
+    syncs a whole batch itself; returns its name."""
     folder = path.parent if str(path.parent) else Path(".")
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -36,7 +38,8 @@ def _temporary_copy(path: Path, payload: bytes, mode: int) -> str:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
             stream.flush()
-            os.fsync(stream.fileno())
+            if sync:
+                os.fsync(stream.fileno())
         os.chmod(temporary, mode)
     except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
@@ -177,3 +180,55 @@ def write_new_file(path: Path | str, data: str | bytes, overwrite: bool = False)
         raise WriteError(f"{path}: cannot create ({exc.strerror})") from None
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def create_new_files(folder: Path, items: Sequence[tuple[Iterable[str], bytes]]) -> list[Path | WriteError]:
+    """One new file in ``folder`` per item, named by the first of its candidate names that is
+    free: each file appears complete or not at all and nothing is replaced, as with
+    :func:`write_new_file`. The data of the whole batch reaches the disk with one sync of the
+    file systems before any file appears, not an fsync per file (an import of 15,000 reports
+    spent a third of its time in fsync). Candidate names are read only as they are tried, in
+    item order. Returns each item's path, or the error that kept it from being written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mode = _new_file_mode()
+    temporaries: list[str | WriteError] = []
+    try:
+        for _, payload in items:
+            try:
+                temporaries.append(_temporary_copy(folder / "new", payload, mode, sync=False))
+            except WriteError as exc:
+                temporaries.append(exc)
+        _sync([temporary for temporary in temporaries if isinstance(temporary, str)])
+        return [
+            temporary if isinstance(temporary, WriteError) else _link_first_free(folder, names, temporary)
+            for (names, _), temporary in zip(items, temporaries, strict=True)
+        ]
+    finally:
+        for temporary in temporaries:
+            if isinstance(temporary, str):
+                Path(temporary).unlink(missing_ok=True)
+
+
+def _sync(paths: Sequence[str]) -> None:
+    if not paths:
+        return
+    if sys.platform == "linux":
+        os.sync()  # on Linux it returns once the data is written; elsewhere it may not wait
+        return
+    for path in paths:
+        with open(path, "rb+") as stream:
+            os.fsync(stream.fileno())
+
+
+def _link_first_free(folder: Path, names: Iterable[str], temporary: str) -> Path | WriteError:
+    for name in names:
+        path = folder / name
+        try:
+            # link() fails if the name exists: a complete new file appears, or nothing does.
+            os.link(temporary, path)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            return WriteError(f"{path}: cannot create ({exc.strerror})")
+        return path
+    return WriteError(f"{folder}: no free name for the file")
