@@ -17,6 +17,7 @@ import agentpm.cli.exchange  # noqa: F401  (registers redact, import, export unt
 from agentpm.exchange.export import incident_rows
 from agentpm.exchange.importing import normalise_severity, normalise_when, snake_case
 from agentpm.exchange.redact import RedactRules, find_secrets, load_rules, redact_text
+from agentpm.records.cache import load_records
 from agentpm.records.corpus import load_corpus
 from agentpm.records.parsing import parse_file
 
@@ -623,13 +624,21 @@ def test_genai_incidents_all_rows(tmp_path):
     retracted = sum(row.get("status") == "retracted" for row in rows)
     assert summary["written"] == len(rows) - retracted
     assert {item["reason"] for item in summary["skip_reasons"]} <= {"retracted by the dataset"}
-    corpus = load_corpus([out])
-    assert not corpus.problems and len(corpus) == summary["written"]
-    sample = next(incident for incident in corpus if incident.model_extra.get("date_as_given") == "2023-04")
+    # Every file read the way trends and reports read them (the quick reader gives the full
+    # parser's records and problems, in a fraction of the time); one checked field by field.
+    records = load_records([out])
+    assert not records.problems and len(records.records) == summary["written"]
+    assert all(record.category is None for record in records.records)  # the dataset's labels are tags
+    sample_path = next(
+        path
+        for path in sorted(out.iterdir())
+        if "\ndate_as_given: 2023-04\n" in path.read_text(encoding="utf-8")
+    )
+    sample = parse_file(sample_path).incident
+    assert sample is not None and not parse_file(sample_path).problems
     assert str(sample.date) == "2023-04-01"
     extra = sample.model_extra
     assert extra["licence"] and extra["source_dataset"].startswith("genai-incidents")
-    assert all(incident.category is None for incident in corpus)  # the dataset's labels are tags
     assert sample.severity in ("SEV1", "SEV2", "SEV3", "SEV4") and extra["severity_as_given"]
 
 
