@@ -164,6 +164,11 @@ class Helper:
         theirs.close()
         self._connection = ours
 
+    @property
+    def pid(self) -> int | None:
+        """The helper's process id while it runs, else None (no helper, or it has finished)."""
+        return self._process.pid if self._process is not None else None
+
     def submit(self, function: Callable[[Item], Result], argument: Item) -> None:
         """Start ``function(argument)`` in the helper (``function`` must be module-level); one
         call at a time, collected with :meth:`result`."""

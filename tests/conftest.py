@@ -54,6 +54,16 @@ def pytest_sessionstart(session):
             os.rmdir(folder)
 
 
+def pytest_configure(config):
+    # Each worker loads matplotlib once: reports made in this process then draw their charts
+    # here instead of starting a helper process that imports it again for every report (the
+    # helper's own path is tested in test_report and test_parallel).
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+
 def pytest_collection_modifyitems(config, items):
     """The slow tests first (a stable sort keeps the rest in order): with -n auto each of the
     two workers starts on one of them at once and the quick tests fill in around them, instead

@@ -36,17 +36,22 @@ def shipped():
 
 @pytest.fixture(scope="module")
 def fitted(taxonomy, shipped):
-    """The scikit-learn pipeline fitted exactly as the shipped model was, and the numpy model exported from it."""
+    """The scikit-learn pipeline fitted exactly as the shipped model was, its training set, and the corpus's features."""
     from agentpm.classifier import training
 
     data = training.training_set(load_corpus([CORPUS], taxonomy=taxonomy), taxonomy)
-    pipeline = training.fit_pipeline(shipped.manifest["selection"]["chosen"], data, shipped.temperature)
-    return pipeline, data
+    chosen = shipped.manifest["selection"]["chosen"]
+    # fit_pipeline's fit, step by step, keeping the corpus's feature matrix for the test below
+    pipeline = training.build_pipeline(chosen, shipped.temperature)
+    matrix = pipeline.named_steps["features"].fit_transform(data.texts)
+    weights = data.sample_weights(chosen.get("real_weight", 1.0))
+    pipeline.named_steps["classifier"].fit(matrix, data.labels, sample_weight=weights)
+    return pipeline, data, matrix
 
 
 def test_numpy_and_sklearn_agree_on_the_whole_corpus(fitted, shipped):
-    pipeline, data = fitted
-    expected = pipeline.predict_proba(data.texts)
+    pipeline, data, matrix = fitted
+    expected = pipeline.named_steps["classifier"].predict_proba(matrix)
     got = shipped.predict_texts([tuple(row) for row in data.texts])
     assert np.abs(expected - got).max() < 1e-9
 
@@ -68,7 +73,7 @@ _words = st.lists(
 )
 @given(cause=st.one_of(_text, _words), context=st.one_of(_text, _words))
 def test_numpy_and_sklearn_agree_on_generated_text(fitted, shipped, cause, context):
-    pipeline, _ = fitted
+    pipeline, _, _ = fitted
     texts = np.array([[cause, context]], dtype=object)
     assert np.abs(pipeline.predict_proba(texts) - shipped.predict_texts([(cause, context)])).max() < 1e-9
 

@@ -243,13 +243,16 @@ def test_every_category_has_its_own_panel_with_an_interval_band(cli, small, env,
     assert "95 % interval" in svg and "hollow" not in svg  # 10 and 11 incidents: no small quarter
 
 
-def test_charts_drawn_here_match_the_ones_the_helper_process_drew():
-    # The CLI draws the charts in a helper process (reports/ was written that way); where there
-    # is none (not Linux, or it failed), they are drawn in this process: the bytes must not differ.
-    from agentpm.analysis.reporting import chart_data, charts
+@pytest.mark.parametrize("helper", [True, False])
+def test_charts_are_the_same_bytes_drawn_in_a_helper_process_or_here(helper):
+    # The CLI draws the charts in a helper process, or here where matplotlib is loaded already
+    # or there is no helper (not Linux, or it failed): the bytes must not differ.
+    from agentpm.analysis.reporting import ChartDrawing
 
     report = json.loads((GOLDEN / "2026Q3.json").read_text(encoding="utf-8"))
-    drawn = charts(chart_data(report))
+    with ChartDrawing(None, "html", helper=helper) as drawing:
+        assert drawing.in_helper == helper
+        drawn = drawing.svgs(report)
     for name in ("trend", "severity"):
         assert drawn[name] == (GOLDEN / f"2026Q3-{name}.svg").read_text(encoding="utf-8")
 

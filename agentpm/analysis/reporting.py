@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -695,12 +696,22 @@ def chart_data(report: dict[str, Any]) -> dict[str, Any]:
 class ChartDrawing:
     """The charts of a report written to ``output`` as ``output_format`` (none for JSON, or for
     Markdown on stdout), drawn in a helper process: it imports the plotting library (a third of
-    a second) while this one reads the incidents, and draws while the report is finished."""
+    a second) while this one reads the incidents, and draws while the report is finished.
 
-    def __init__(self, output: Path | None, output_format: str, helper: bool = True):
+    ``helper=None`` uses one only where that import is still to be paid: a process that has
+    matplotlib loaded already (a second report in one session) draws here, at once."""
+
+    def __init__(self, output: Path | None, output_format: str, helper: bool | None = None):
         self.wanted = output_format == "html" or bool(chart_targets(output, output_format))
+        if helper is None:
+            helper = "matplotlib.pyplot" not in sys.modules
         self._helper = Helper(_import_plotting, start=self.wanted and helper)
         self._started = False
+
+    @property
+    def in_helper(self) -> bool:
+        """Whether the charts are drawn in a helper process (not yet drawn, or being drawn)."""
+        return self._helper.pid is not None
 
     def start(self, drawn: dict[str, Any]) -> None:
         """Begin drawing from :func:`chart_data` (``build_report`` calls this as soon as it can)."""
