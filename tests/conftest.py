@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -65,10 +66,27 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The slow tests first (a stable sort keeps the rest in order): with -n auto each of the
-    two workers starts on one of them at once and the quick tests fill in around them, instead
-    of a retrain starting late and running alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Each slow test first in one worker's share of the run, the rest in their order.
+
+    ``--dist worksteal`` (pyproject) hands each worker a contiguous share and lets an idle
+    worker take the tail of a busy one's: the retrain starts at once on a worker of its own,
+    and the quick tests queued behind it move to the other worker instead of waiting for it.
+    """
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    quick = iter([item for item in items if item.get_closest_marker("slow") is None])
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    starts, left = [], len(items)
+    for remaining in range(workers, 0, -1):  # how the scheduler splits: what is left, evenly
+        starts.append(len(items) - left)
+        left -= left // remaining
+    ordered: list = []
+    for number, start in enumerate(starts):
+        ordered.extend(islice(quick, max(0, start - len(ordered))))
+        ordered.extend(slow[number : number + 1])
+        if number == 0:
+            ordered.extend(slow[len(starts) :])  # more slow tests than workers: the first share
+    ordered.extend(quick)
+    items[:] = ordered
 
 
 def pytest_addoption(parser):
