@@ -784,8 +784,9 @@ class Model:
                 probabilities, prose_word_count(incident, channel_words=words)
             )
             top = int(np.argmax(probabilities))
+            path = incident.path
             prediction = Prediction(
-                path=str(incident.path) if incident.path else None,
+                path=str(path) if path else None,
                 id=incident.id,
                 category=category,
                 confidence=float(probabilities[top]),
