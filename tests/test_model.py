@@ -144,7 +144,7 @@ def test_tokenizer_shortcuts_find_scikit_learns_tokens(text):
 def test_shipped_model_matches_the_taxonomy_and_is_small(shipped, taxonomy):
     shipped.check_taxonomy(taxonomy)
     size = sum(path.stat().st_size for path in SHIPPED.iterdir())
-    assert size < 10 * 1024 * 1024  # 6.5 MB of weights, 3.4 MB of prebuilt look-up tables
+    assert size < 12 * 1024 * 1024  # 7.8 MB of weights (coef stored, not deflated), 3.4 MB of look-up tables
     assert shipped.manifest["corpus"]["incidents"] >= 540
     assert shipped.manifest["thresholds"]["cv_precision"] >= 0.95
 
