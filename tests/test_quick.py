@@ -125,6 +125,13 @@ FIELD_VALUES = {
         ),
     ),
     "rootcause": st.just("a typo of a known field"),
+    "titel": st.just("another typo"),
+    "owner_team": st.sampled_from(["payments", ["a", "b"], {"k": 1}, None, 3, ""]),
+    "Attack Vector": st.sampled_from(["prompt", None]),
+    "attack-vector": st.just("prompt"),
+    "_hidden": st.just(1),
+    "model_config": st.just("x"),
+    "sections": st.just("a name the schema uses for itself"),
     "source": st.just("owner/repo#1"),
     "severity_as_written": st.just("High"),
 }

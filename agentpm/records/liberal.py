@@ -147,18 +147,22 @@ def loosen(
     if isinstance(items, list):
         data["action_items"] = [_loosen_item(item, number, warnings) for number, item in enumerate(items, 1)]
     known = known_fields if isinstance(known_fields, frozenset) else frozenset(known_fields)
-    for key in list(data):
+    warnings.extend(typo_warnings(data, known))
+    return data, warnings
+
+
+def typo_warnings(fields: Iterable[Any], known: frozenset[str]) -> list[tuple[str, str, str]]:
+    """(field, message, ``field-typo``) for each unknown field name that looks like a known one,
+    in the order given; other unknown fields are kept without a word."""
+    warnings = []
+    for key in fields:
         if isinstance(key, str) and key not in known and not key.endswith("_as_written"):
             guess = _field_typo(key.lower().replace("-", "_"), known)
             if guess:
                 warnings.append(
-                    (
-                        key,
-                        f"unknown field {key!r}: did you mean {guess!r}? (kept as written)",
-                        "field-typo",
-                    )
+                    (key, f"unknown field {key!r}: did you mean {guess!r}? (kept as written)", "field-typo")
                 )
-    return data, warnings
+    return warnings
 
 
 @lru_cache(maxsize=4096)

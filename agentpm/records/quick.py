@@ -1,12 +1,12 @@
 """The fields trends and reports need, read straight from a well-formed file.
 
-Most incident files are written the way the schema asks: known fields, canonical values,
-ISO dates. For those this builds the cached record (the same data and problems as the full
-parser followed by ``record_data``) without the liberal reader and the schema's model, which
-were half the cost of a cold 100,000-file run. Anything unusual (an unknown field, a value
-the liberal reader would bend, a field the schema would refuse, Markdown without front
-matter, a file that cannot be read) returns None and the caller uses the full parser; a test
-holds the two equal on every file it has.
+Most incident files are written the way the schema asks: canonical values, ISO dates, fields
+the schema knows (others are kept, with the full parser's typo warnings). For those this
+builds the cached record (the same data and problems as the full parser followed by
+``record_data``) without the liberal reader and the schema's model, which were half the cost
+of a cold 100,000-file run. Anything unusual (a value the liberal reader would bend, a field
+the schema would refuse, Markdown without front matter, a file that cannot be read) returns
+None and the caller uses the full parser; a test holds the two equal on every file it has.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from agentpm.records.incident import (
     parse_when,
     time_warnings,
 )
-from agentpm.records.liberal import ITEM_KINDS, ITEM_STATUS_WORDS, LIST_FIELDS, TEXT_FIELDS
+from agentpm.records.liberal import ITEM_KINDS, ITEM_STATUS_WORDS, LIST_FIELDS, TEXT_FIELDS, typo_warnings
 from agentpm.records.parsing import (
     JSON_SUFFIXES,
     MARKDOWN_SUFFIXES,
@@ -143,7 +143,12 @@ def quick_read(path: str, data: bytes | None = None) -> tuple[dict[str, Any] | N
 def _from_mapping(
     path: str, raw: Any, lines: dict[str, int], body: str, body_start: int
 ) -> tuple[dict[str, Any], TextView]:
-    if not isinstance(raw, dict) or any(not isinstance(key, str) or key not in _KNOWN for key in raw):
+    if not isinstance(raw, dict):
+        raise _Unusual
+    extra = [] if _KNOWN.issuperset(raw) else [key for key in raw if key not in _KNOWN]
+    # Fields the schema does not know are kept as written, with a warning where one looks like a
+    # typo of a known field; a name the schema's own machinery might claim is left to it.
+    if any(not isinstance(key, str) or key.startswith(("_", "model_")) for key in extra):
         raise _Unusual
     title = raw.get("title")
     if not isinstance(title, str) or not title:
@@ -192,6 +197,10 @@ def _from_mapping(
         label_source=raw.get("label_source"),
     )
     problems = [
+        [f"warning: {message}", lines.get(field), "warning", field]
+        for field, message, _ in typo_warnings(extra, _KNOWN)
+    ]
+    problems += [
         [message, lines.get(field), "invalid" if code == "time-order" else "warning", field]
         for field, message, code in time_warnings(when, detected, resolved)
     ]
