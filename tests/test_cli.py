@@ -58,7 +58,17 @@ HEAVY = ("pandas", "sklearn", "matplotlib", "scipy")
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["validate", "{path}"], ["list", "{path}"], ["taxonomy", "show"]]
+    "args",
+    [
+        ["--help"],
+        ["validate", "{path}"],
+        ["list", "{path}"],
+        ["taxonomy", "show"],
+        # counting labelled incidents needs no model and no data-frame library (pandas alone
+        # was a quarter of a second of every trends and report run)
+        ["trends", "{path}", "--no-cache", "--format", "json"],
+        ["report", "{path}", "--no-cache", "--format", "json", "--as-of", "2026-12-01"],
+    ],
 )
 def test_light_commands_do_not_import_heavy_libraries(tmp_path, args):
     path = write(tmp_path, "a.md", GOOD_MD)

@@ -11,6 +11,7 @@ two-proportion z-test gives p < 0.05.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -363,26 +364,40 @@ def categories_of(taxonomy: Taxonomy) -> list[str]:
     return [*taxonomy.ids, UNCLASSIFIED]
 
 
-def counts_by_period(
-    labelled: Sequence[Labelled], by: str, since: datetime | None = None, until: datetime | None = None
-) -> tuple[Any, int, int]:
-    """A pandas frame of (period, label, source) for dated incidents in range; undated and out-of-range counts."""
-    import pandas as pd
+@dataclass
+class PeriodCounts:
+    """Dated incidents in range counted by period, by (period, label) and by (period, label, source)."""
 
-    periods, labels, sources = [], [], []
-    undated = outside = 0
+    totals: Counter[str] = field(default_factory=Counter)
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    by_source: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    undated: int = 0
+    outside: int = 0
+
+
+def counts_by_period(
+    labelled: Sequence[Labelled],
+    by: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    known: set[str] | None = None,
+) -> PeriodCounts:
+    """Counts of the dated incidents in range; a label not in ``known`` counts as unclassified."""
+    found = PeriodCounts()
     for item in labelled:
         start = item.record.start
         if start is None:
-            undated += 1
+            found.undated += 1
             continue
         if (since and start < since) or (until and start >= until):
-            outside += 1
+            found.outside += 1
             continue
-        periods.append(period_of(start, by))
-        labels.append(item.label)
-        sources.append(item.source)
-    return pd.DataFrame({"period": periods, "category": labels, "source": sources}), undated, outside
+        period = period_of(start, by)
+        label = item.label if known is None or item.label in known else UNCLASSIFIED
+        found.totals[period] += 1
+        found.counts[period, label] += 1
+        found.by_source[period, label, item.source] += 1
+    return found
 
 
 def trend_table(
@@ -404,11 +419,10 @@ def trend_table(
     """
     if by not in PERIODS:
         raise UsageError(f"--by {by!r}: choose one of {', '.join(PERIODS)}")
-    frame, undated, outside = counts_by_period(labelled, by, since, until)
     categories = categories_of(taxonomy)
-    known = set(categories)
-    frame.loc[~frame["category"].isin(known), "category"] = UNCLASSIFIED
-    present = sorted(frame["period"].unique(), key=lambda p: _ordinal(p, by))
+    found = counts_by_period(labelled, by, since, until, known=set(categories))
+    undated, outside = found.undated, found.outside
+    present = sorted(found.totals, key=lambda p: _ordinal(p, by))
     if first is None:
         first = period_of(since, by) if since else (present[0] if present else None)
     if last is None:
@@ -422,9 +436,7 @@ def trend_table(
     periods = periods_between(first, last, by)
     cut = min((moment for moment in (until, as_of) if moment is not None), default=None)
     partial = [p for p in periods if cut is not None and period_start(p) < cut < period_end(p)]
-    counts = frame.groupby(["period", "category"]).size()
-    by_source = frame.groupby(["period", "category", "source"]).size()
-    totals = frame.groupby("period").size()
+    counts, by_source, totals = found.counts, found.by_source, found.totals
     rows = []
     previous: str | None = None
     for period in periods:
