@@ -113,6 +113,16 @@ def map_batched(
     return list(iter_batched(function, items, batch, minimum, progress, workers))
 
 
+def batch_spans(total: int, batch: int, workers: int | None) -> list[tuple[int, int]]:
+    """(start, size) of each batch: ``batch`` items each, but the last round in quarter
+    batches, so the workers finish together instead of one idling through another's last batch."""
+    tail = min(total, (workers or os.cpu_count() or 1) * batch) if batch >= 8 else 0
+    small = max(1, batch // 4)
+    spans = [(start, min(batch, total - tail - start)) for start in range(0, total - tail, batch)]
+    spans += [(start, min(small, total - start)) for start in range(total - tail, total, small)]
+    return spans
+
+
 def iter_batched(
     function: Callable[[list[Item]], list[Result]],
     items: Sequence[Item],
@@ -122,7 +132,7 @@ def iter_batched(
     workers: int | None = None,
 ) -> Iterator[Result]:
     """:func:`map_batched` as results arrive (see :func:`iter_in_order`)."""
-    batches = [list(items[start : start + batch]) for start in range(0, len(items), batch)]
+    batches = [list(items[start : start + size]) for start, size in batch_spans(len(items), batch, workers)]
     done = 0
 
     def tick(finished: int, _: int) -> None:

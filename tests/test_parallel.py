@@ -37,6 +37,10 @@ def test_workers_die_on_the_sigterm_that_ends_the_pool():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _double_all(batch: list[int]) -> list[int]:
+    return [n * 2 for n in batch]
+
+
 def _pid(_: object) -> int:
     return os.getpid()
 
@@ -69,3 +73,17 @@ def test_a_dead_or_failing_helper_costs_nothing_but_time():
         assert helper.result() == 25
         with pytest.raises(RuntimeError):
             helper.result()
+
+
+def test_batches_cover_every_item_once_in_order_and_end_small():
+    from agentpm.parallel import batch_spans
+
+    for total in (0, 1, 5, 599, 600, 1199, 1200, 1201, 30_000, 30_001):
+        spans = batch_spans(total, 600, 2)
+        covered = [index for start, size in spans for index in range(start, start + size)]
+        assert covered == list(range(total)) and all(size > 0 for _, size in spans)
+        if total > 1200:  # the workers' last round is in quarter batches
+            assert [size for _, size in spans[-8:]] == [150] * 8
+    assert map_batched(_double_all, list(range(1_000)), batch=64, minimum=1, workers=2) == [
+        n * 2 for n in range(1_000)
+    ]
