@@ -166,7 +166,7 @@ class LabelInfo:
 
 def quick_model_hash(path: Path | str) -> str | None:
     """The model's hash without loading it (None when there is no model there)."""
-    from agentpm.classifier.predictor import MANIFEST, WEIGHTS, model_hash
+    from agentpm.classifier.identity import MANIFEST, WEIGHTS, model_hash
 
     folder = Path(path)
     if folder.is_file():

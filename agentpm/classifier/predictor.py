@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agentpm.classifier.features import channels, prose_word_count
+from agentpm.classifier.identity import MANIFEST, WEIGHTS, model_hash
 from agentpm.errors import ModelError
 from agentpm.safeload import UnreadableInput, read_regular_file
 
@@ -34,8 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FORMAT = "agentpm-model"
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-WEIGHTS = "weights.npz"
 #: Look-up tables derived from the vocabulary, saved beside the weights to spare their
 #: building at every start (see :func:`write_lookup`), and the record that vouches for them.
 LOOKUP = "lookup.npz"
@@ -881,20 +880,6 @@ def _refuse_pickle(path: Path) -> None:
         head = b""
     if head[:1] == b"\x80":
         raise ModelError(f"{path}: this is a Python pickle; refusing to load it (pickles can execute code)")
-
-
-def model_hash(manifest_bytes: bytes, weights_bytes: bytes, weights_digest: Any = None) -> str:
-    """A short hash of what determines predictions: the weights and the manifest, minus timings.
-
-    ``weights_digest``: ``hashlib.sha256(weights_bytes)`` when the caller already has it.
-    """
-    manifest = json.loads(manifest_bytes)
-    # When and how long training ran does not change a single prediction.
-    manifest.pop("trained_at", None)
-    manifest.pop("training_seconds", None)
-    digest = weights_digest.copy() if weights_digest is not None else hashlib.sha256(weights_bytes)
-    digest.update(json.dumps(manifest, sort_keys=True).encode("utf-8"))
-    return digest.hexdigest()[:16]
 
 
 def _tables_of(lookup: dict[str, np.ndarray] | None, block: str) -> dict[str, np.ndarray] | None:
