@@ -193,16 +193,17 @@ class Helper:
         """What the submitted call returned, from the helper or, if it failed there, run here."""
         if self._pending is None:
             raise RuntimeError("nothing was submitted")
-        (function, argument), self._pending = self._pending, None
+        function, argument = self._pending
         if self._connection is not None:
             try:
                 done, result = self._connection.recv()
-                if done:
-                    return result
             except (OSError, EOFError):
-                pass
-            finally:
-                self.close()
+                done, result = False, None
+            self._pending = None  # answered, or gone: nothing runs in the helper now
+            self.close()
+            if done:
+                return result
+        self._pending = None
         return function(argument)
 
     def call(self, function: Callable[[Item], Result], argument: Item) -> Result:
@@ -211,6 +212,9 @@ class Helper:
         return self.result()
 
     def close(self) -> None:
+        """End the helper: at once when a call is still running in it (an error or Ctrl-C came
+        first, and nothing will collect its result), else when it has read the stop request."""
+        busy = self._pending is not None
         if self._connection is not None:
             try:
                 self._connection.send(None)
@@ -219,6 +223,8 @@ class Helper:
             self._connection.close()
             self._connection = None
         if self._process is not None:
+            if busy:
+                self._process.kill()
             self._process.join(timeout=5)
             if self._process.is_alive():
                 self._process.kill()

@@ -87,3 +87,18 @@ def test_batches_cover_every_item_once_in_order_and_end_small():
     assert map_batched(_double_all, list(range(1_000)), batch=64, minimum=1, workers=2) == [
         n * 2 for n in range(1_000)
     ]
+
+
+def _sleep_long(_: object) -> None:
+    import time
+
+    time.sleep(60)
+
+
+def test_a_helper_busy_with_a_call_nobody_collects_ends_at_once():
+    import time
+
+    started = time.perf_counter()
+    with Helper(lambda: None) as helper:
+        helper.submit(_sleep_long, None)  # and then an error: the result is never asked for
+    assert time.perf_counter() - started < 3 and helper.pid is None
