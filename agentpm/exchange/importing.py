@@ -374,7 +374,6 @@ def file_stem(fields: dict[str, Any]) -> str:
     return f"{day}-{slug}" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) else slug
 
 
-_KNOWN = known_fields()
 #: Drafts written at a time: the batch's data is synced once (see ``create_new_files``).
 WRITE_BATCH = 500
 
@@ -408,7 +407,7 @@ class Writer:
             return
         text = render(item)
         stem = file_stem(fields)
-        problem = _first_problem(text, self.out_dir / f"{stem}.md", plain=_KNOWN.issuperset(fields))
+        problem = _first_problem(text, self.out_dir / f"{stem}.md")
         if problem is not None:
             # Warnings count too: an imported file must pass `agentpm validate` as written.
             self.run.skipped.append(Skip(item.where, f"not a valid incident: {problem}"))
@@ -444,16 +443,14 @@ class Writer:
                 yield name
 
 
-def _first_problem(text: str, path: Path, plain: bool) -> str | None:
-    """The first problem ``agentpm validate`` would report in a file holding ``text``, or None.
-
-    ``plain``: every field is one the schema knows. The quick reader then gives the full
-    parser's record and problems at a fraction of the cost; it declines files with other
-    fields (most imports keep a source's extra columns), which go straight to the full parse."""
-    if plain:
-        quick = quick_data(str(path), text.encode("utf-8"))
-        if quick is not None and "record" in quick and not quick["problems"]:
-            return None
+def _first_problem(text: str, path: Path) -> str | None:
+    """The first problem ``agentpm validate`` would report in a file holding ``text``, or None."""
+    # The quick reader gives the full parser's record and problems at a fraction of the cost
+    # for the plain files an import writes; what it declines, or finds a problem in, gets the
+    # full parse (and its message).
+    quick = quick_data(str(path), text.encode("utf-8"))
+    if quick is not None and "record" in quick and not quick["problems"]:
+        return None
     parsed = parse_text(text, path)
     if parsed.incident is None or parsed.problems:
         return parsed.problems[0].message

@@ -526,7 +526,7 @@ def parse_bytes(data: bytes, path: Path | str) -> ParseResult:
     return parse_text(text, path)
 
 
-def read_limited(path: Path) -> bytes:
+def read_limited(path: Path | str) -> bytes:
     """The file's bytes: regular files only, at most MAX_FILE_BYTES read (see read_regular_file)."""
     return read_regular_file(path, MAX_FILE_BYTES)
 

@@ -28,14 +28,14 @@ from agentpm.records.liberal import ITEM_KINDS, ITEM_STATUS_WORDS, LIST_FIELDS, 
 from agentpm.records.parsing import (
     JSON_SUFFIXES,
     MARKDOWN_SUFFIXES,
-    MAX_FILE_BYTES,
     YAML_SUFFIXES,
     decode_text,
     known_fields,
+    read_limited,
     split_front_matter,
     split_sections,
 )
-from agentpm.safeload import UnreadableInput, load_json, load_yaml, read_regular_file
+from agentpm.safeload import UnreadableInput, load_json, load_yaml
 
 _KNOWN = known_fields()
 _TEXT = frozenset(TEXT_FIELDS)
@@ -57,7 +57,7 @@ def read_file(path: str) -> bytes | None:
     """A file's bytes as the parser reads them, or None when they cannot be read (the full
     parser then reads it again, to report why)."""
     try:
-        return read_regular_file(path, MAX_FILE_BYTES)
+        return read_limited(path)
     except (UnreadableInput, OSError):
         return None
 
@@ -120,7 +120,7 @@ def quick_read(path: str, data: bytes | None = None) -> tuple[dict[str, Any] | N
     """:func:`quick_data` and the file's :class:`TextView` (both None when the full parser is needed)."""
     suffix = path[path.rfind(".") :].lower() if "." in path else ""
     try:
-        text = decode_text(read_regular_file(path, MAX_FILE_BYTES) if data is None else data)
+        text = decode_text(read_limited(path) if data is None else data)
         if not text.strip():
             return None, None
         body, body_start = "", 1
