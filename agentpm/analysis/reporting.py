@@ -34,6 +34,7 @@ from agentpm.analysis.trends import (
 from agentpm.display import clean
 from agentpm.errors import UsageError, WriteError
 from agentpm.parallel import Helper
+from agentpm.records.cache import Records
 from agentpm.records.writing import write_new_file
 from agentpm.taxonomy import Taxonomy
 
@@ -771,28 +772,30 @@ def produce_report(
     labelled: Sequence[Labelled],
     info: LabelInfo,
     taxonomy: Taxonomy,
+    records: Records,
     *,
     quarter: str | None,
     as_of: date,
-    files: tuple[int, int],
-    output: tuple[Path | None, str, bool],
+    output: Path | None,
+    output_format: str,
+    force: bool = False,
     templates: Path | None = None,
     count_mode: str = "primary",
     drawing: ChartDrawing | None = None,
 ) -> tuple[dict[str, Any], str | None]:
-    """:func:`build_report` then :func:`write_report`: ``files`` is (files read, problems skipped),
-    ``output`` is (path or None, format, force); the charts are drawn by ``drawing`` while the
-    rest of the report is built. Returns the report and, without an output path, its text."""
-    path, output_format, force = output
+    """:func:`build_report` from what was read (``records``: files read, problems skipped), then
+    :func:`write_report`, the charts drawn by ``drawing`` while the rest of the report is built.
+    Returns the report and, without an output path, its text."""
     report = build_report(
         labelled,
         info,
         taxonomy,
         quarter_label(quarter) if quarter else None,
         as_of,
-        *files,
-        link=relative_linker(path.parent if path else Path(".")),
+        records.files_read,
+        len(records.problems),
+        link=relative_linker(output.parent if output else Path(".")),
         count_mode=count_mode,
         charts_from=drawing.start if drawing is not None else None,
     )
-    return report, write_report(report, output_format, path, force, templates, drawing)
+    return report, write_report(report, output_format, output, force, templates, drawing)

@@ -380,7 +380,8 @@ def counts_by_period(
     by: str,
     since: datetime | None = None,
     until: datetime | None = None,
-    known: set[str] | None = None,
+    *,
+    known: set[str],
 ) -> PeriodCounts:
     """Counts of the dated incidents in range; a label not in ``known`` counts as unclassified."""
     found = PeriodCounts()
@@ -393,7 +394,7 @@ def counts_by_period(
             found.outside += 1
             continue
         period = period_of(start, by)
-        label = item.label if known is None or item.label in known else UNCLASSIFIED
+        label = item.label if item.label in known else UNCLASSIFIED
         found.totals[period] += 1
         found.counts[period, label] += 1
         found.by_source[period, label, item.source] += 1

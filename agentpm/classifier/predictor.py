@@ -908,7 +908,7 @@ def write_lookup(folder: Path | str) -> None:
 
     folder = Path(folder)
     model = Model(*_read_model(folder))
-    tables = save_npz(folder / LOOKUP, lookup_arrays(model), compress=False)
+    tables = save_npz(lookup_arrays(model), compress=False)
     recorded = {
         "format": "agentpm-lookup",
         "weights_sha256": model.manifest["weights_sha256"],
@@ -1046,7 +1046,7 @@ def read_arrays(weights: bytes, where: Path) -> dict[str, np.ndarray]:
 MIN_DEFLATE_GAIN = 0.2
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray], compress: bool = True) -> bytes:
+def save_npz(arrays: dict[str, np.ndarray], compress: bool = True) -> bytes:
     """An .npz whose bytes depend only on the arrays (fixed zip timestamps), so retraining is bit-for-bit.
 
     ``compress`` deflates the arrays that deflating makes notably smaller (see

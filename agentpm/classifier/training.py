@@ -811,7 +811,7 @@ def train(
     model, test_probabilities = fit_final(features, settings, data, temperature, test_rows)
     manifest, arrays = export(model, settings, data, taxonomy, thresholds, cv, found["results"])
     manifest["scores"] = _test_split_scores(test, test_probabilities, thresholds["confidence"])
-    weights = save_npz(output / WEIGHTS, arrays)
+    weights = save_npz(arrays)
     manifest["weights_sha256"] = hashlib.sha256(weights).hexdigest()
     manifest["trained_at"] = trained_at()
     manifest["training_seconds"] = round(time.perf_counter() - started, 1)
